@@ -1,0 +1,15 @@
+//! `candlelit`: the command behind the lessons. The Jupyter kernel, REPL, notebook runner and grader arrive as
+//! subcommands over one evaluation session; for now it reports its version and what it was built with.
+
+use clap::Parser;
+
+/// candlelit — learn deep learning in Rust with Candle.
+#[derive(Parser, Debug)]
+#[command(name = "candlelit", version, about, long_about = None)]
+struct Cli {}
+
+fn main() {
+    let _cli = Cli::parse();
+    println!("candlelit {} (CUDA support: {})", env!("CARGO_PKG_VERSION"), if cfg!(feature = "cuda") { "yes" } else { "no" });
+    println!("Run `candlelit --help` for the commands.");
+}

@@ -1,0 +1,35 @@
+//! # candlelit — a teaching prelude for deep learning in Rust
+//!
+//! A ten-line tour (every line runs as it is; in a lesson notebook the `use` line is already done for you):
+//!
+//! ```
+//! use candlelit::prelude::*;
+//! # fn main() -> Result<()> {
+//! let dev = device()?;                              // CUDA when built with it and a GPU answers, else CPU
+//! manual_seed(42);                                  // every random thing below is now reproducible
+//! let x = randn((2, 3), &dev)?;                     // like torch.randn(2, 3)
+//! let w = Tensor::new(&[[1f32, 0.], [0., 1.], [1., 1.]], &dev)?;
+//! let y = x.matmul(&w)?.relu()?;                    // (2, 3) @ (3, 2) -> (2, 2)
+//! println!("{}", y.show());                         // shape, dtype and device, then the values by rows
+//! let fig = Figure::new().title("relu").line("y", &[0.0, 1.0, 2.0]);
+//! let svg = fig.to_svg()?;                          // in a notebook the figure simply shows inline
+//! assert!(svg.starts_with("<svg"));
+//! # Ok(()) }
+//! ```
+//!
+//! The modules, each with one job:
+//! - [`device`] picks the device (`CANDLELIT_DEVICE`, else CUDA when available, else CPU).
+//! - [`random`] holds the seeded generator behind [`manual_seed`](random::manual_seed), [`rand`](random::rand),
+//!   [`randn`](random::randn) and friends (Candle cannot seed its CPU generator).
+//! - [`display`] prints tensors for people (text and HTML) and speaks evcxr's rich-output convention ([`mime`]).
+//! - [`hints`] adds one line of advice to Candle's shape, dtype and device errors.
+//! - [`plot`] draws figures with plotters: lines, scatter, histogram, bars, image grids, confusion matrices and
+//!   functions with their derivative, as SVG or PNG, with an embedded font.
+
+pub mod device;
+pub mod display;
+pub mod hints;
+pub mod mime;
+pub mod plot;
+pub mod prelude;
+pub mod random;

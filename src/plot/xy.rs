@@ -1,0 +1,188 @@
+//! Line and scatter plots on numeric axes (linear or logarithmic), with optional decision regions behind.
+
+use candle_core::{D, DType, Device, Result, Tensor};
+use plotters::coord::Shift;
+use plotters::coord::ranged1d::{AsRangedCoord, Ranged, ValueFormatter};
+use plotters::prelude::*;
+
+use super::values::IntoValues;
+use super::{Figure, Series, style};
+
+/// A classifier's predictions on a grid, drawn as tinted cells behind the points.
+#[derive(Debug, Clone)]
+pub(crate) struct Regions {
+    x: (f64, f64),
+    y: (f64, f64),
+    resolution: usize,
+    classes: Vec<usize>,
+}
+
+impl Regions {
+    /// Asks `classify` for the class of every cell centre of a `resolution`² grid over the plotted points.
+    pub fn compute<F>(series: &[Series], classify: &F, resolution: usize) -> Result<Self>
+    where
+        F: Fn(&Tensor) -> Result<Tensor>,
+    {
+        let (Some(x), Some(y)) = (padded_extent(series, true, false), padded_extent(series, false, false))
+        else {
+            candle_core::bail!("regions(): add scatter points first, so the grid knows where to go");
+        };
+        let step = |(lo, hi): (f64, f64), i: usize| lo + (hi - lo) * (i as f64 + 0.5) / resolution as f64;
+        let mut grid = Vec::with_capacity(resolution * resolution * 2);
+        for row in 0..resolution {
+            for col in 0..resolution {
+                grid.push(step(x, col) as f32);
+                grid.push(step(y, row) as f32);
+            }
+        }
+        let points = Tensor::from_vec(grid, (resolution * resolution, 2), &Device::Cpu)?;
+        let out = classify(&points)?;
+        let classes = match out.rank() {
+            1 => out.to_dtype(DType::F64)?.to_vec1::<f64>()?.into_iter().map(|c| c.max(0.0) as usize).collect(),
+            2 => out.argmax(D::Minus1)?.to_vec1::<u32>()?.into_iter().map(|c| c as usize).collect(),
+            _ => candle_core::bail!("regions(): the classifier returned shape {:?}; expected (M,) or (M, C)", out.dims()),
+        };
+        Ok(Self { x, y, resolution, classes })
+    }
+}
+
+/// The x and y columns of an `(N, 2)` tensor.
+pub(crate) fn columns(points: &Tensor) -> Result<(Vec<f64>, Vec<f64>)> {
+    match points.dims() {
+        [_, 2] => Ok((points.narrow(1, 0, 1)?.into_values()?, points.narrow(1, 1, 1)?.into_values()?)),
+        dims => candle_core::bail!("scatter points must have shape (N, 2), got {dims:?}"),
+    }
+}
+
+/// Draws the series (and regions) with the axis kinds the figure asks for.
+pub(crate) fn draw<DB: DrawingBackend>(
+    fig: &Figure,
+    area: &DrawingArea<DB, Shift>,
+    series: &[Series],
+    regions: Option<&Regions>,
+) -> std::result::Result<(), String> {
+    if series.is_empty() {
+        return Err("this figure has no data yet: add a series with .line(..) or .scatter(..)".into());
+    }
+    let (x, y) = (extent(fig, series, regions, true)?, extent(fig, series, regions, false)?);
+    match (fig.log_x, fig.log_y) {
+        (false, false) => chart(fig, area, series, regions, x.0..x.1, y.0..y.1),
+        (true, false) => chart(fig, area, series, regions, (x.0..x.1).log_scale(), y.0..y.1),
+        (false, true) => chart(fig, area, series, regions, x.0..x.1, (y.0..y.1).log_scale()),
+        (true, true) => chart(fig, area, series, regions, (x.0..x.1).log_scale(), (y.0..y.1).log_scale()),
+    }
+}
+
+fn chart<DB, X, Y>(
+    fig: &Figure,
+    area: &DrawingArea<DB, Shift>,
+    series: &[Series],
+    regions: Option<&Regions>,
+    x: X,
+    y: Y,
+) -> std::result::Result<(), String>
+where
+    DB: DrawingBackend,
+    X: AsRangedCoord<Value = f64>,
+    Y: AsRangedCoord<Value = f64>,
+    X::CoordDescType: Ranged<ValueType = f64> + ValueFormatter<f64>,
+    Y::CoordDescType: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    let mut builder = ChartBuilder::on(area);
+    builder.margin(12).x_label_area_size(42).y_label_area_size(62);
+    if let Some(title) = &fig.title {
+        builder.caption(title, (style::FONT, 20));
+    }
+    let mut chart = builder.build_cartesian_2d(x, y).map_err(err)?;
+    if let Some(r) = regions {
+        let (w, h) = ((r.x.1 - r.x.0) / r.resolution as f64, (r.y.1 - r.y.0) / r.resolution as f64);
+        let cells = r.classes.iter().enumerate().map(|(i, &class)| {
+            let (row, col) = ((i / r.resolution) as f64, (i % r.resolution) as f64);
+            let (x0, y0) = (r.x.0 + col * w, r.y.0 + row * h);
+            Rectangle::new([(x0, y0), (x0 + w, y0 + h)], style::tint(style::color(class), 0.25).filled())
+        });
+        chart.draw_series(cells).map_err(err)?;
+    }
+    let mut mesh = chart.configure_mesh();
+    mesh.label_style((style::FONT, 13)).light_line_style(RGBColor(235, 235, 235));
+    if let Some(label) = &fig.x_label {
+        mesh.x_desc(label);
+    }
+    if let Some(label) = &fig.y_label {
+        mesh.y_desc(label);
+    }
+    mesh.draw().map_err(err)?;
+    for s in series {
+        let color = style::color(s.color);
+        let points = s.xs.iter().copied().zip(s.ys.iter().copied());
+        let drawn = if s.points {
+            chart.draw_series(points.map(|p| Circle::new(p, 3, color.filled()))).map_err(err)?
+        } else {
+            chart.draw_series(LineSeries::new(points, color.stroke_width(2))).map_err(err)?
+        };
+        if !s.name.is_empty() {
+            let points = s.points;
+            drawn.label(s.name.clone()).legend(move |(x, y)| -> DynElement<'static, DB, (i32, i32)> {
+                if points {
+                    Circle::new((x + 10, y), 3, color.filled()).into_dyn()
+                } else {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)).into_dyn()
+                }
+            });
+        }
+    }
+    if series.iter().any(|s| !s.name.is_empty()) {
+        chart
+            .configure_series_labels()
+            .label_font((style::FONT, 13))
+            .background_style(WHITE.mix(0.85))
+            .border_style(RGBColor(200, 200, 200))
+            .position(SeriesLabelPosition::UpperRight)
+            .draw()
+            .map_err(err)?;
+    }
+    Ok(())
+}
+
+/// The plotted range along x (`horizontal`) or y, with a little room around the data.
+fn extent(
+    fig: &Figure,
+    series: &[Series],
+    regions: Option<&Regions>,
+    horizontal: bool,
+) -> std::result::Result<(f64, f64), String> {
+    let log = if horizontal { fig.log_x } else { fig.log_y };
+    if log {
+        let axis = if horizontal { "x" } else { "y" };
+        if let Some(bad) = series.iter().flat_map(|s| s.axis(horizontal).iter()).find(|v| v.is_finite() && **v <= 0.0) {
+            return Err(format!("a log-scale {axis} axis needs positive values, but the data holds {bad}"));
+        }
+    }
+    let from_regions = regions.map(|r| if horizontal { r.x } else { r.y });
+    from_regions.or_else(|| padded_extent(series, horizontal, log)).ok_or_else(|| "the data holds no finite numbers".into())
+}
+
+/// The range covering the finite x (`horizontal`) or y values, padded by 5% (by a factor on a log axis).
+fn padded_extent(series: &[Series], horizontal: bool, log: bool) -> Option<(f64, f64)> {
+    let finite = series.iter().flat_map(|s| s.axis(horizontal).iter().copied()).filter(|v| v.is_finite() && (!log || *v > 0.0));
+    let (lo, hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    if lo > hi {
+        return None;
+    }
+    Some(if log {
+        (lo / 1.25, hi * 1.25)
+    } else if hi > lo {
+        let pad = (hi - lo) * 0.05;
+        (lo - pad, hi + pad)
+    } else {
+        (lo - 1.0, hi + 1.0)
+    })
+}
+
+impl Series {
+    /// The x values (`horizontal`) or the y values.
+    fn axis(&self, horizontal: bool) -> &[f64] {
+        if horizontal { &self.xs } else { &self.ys }
+    }
+}

@@ -1,0 +1,42 @@
+//! Everything a lesson cell uses every day, in one glob import: `use candlelit::prelude::*;`.
+//!
+//! The names follow PyTorch habits where Candle has the same idea:
+//!
+//! | PyTorch | candlelit prelude |
+//! | --- | --- |
+//! | `torch.tensor([[1., 2.]])` | `Tensor::new(&[[1f32, 2.]], &dev)?` |
+//! | `torch.randn(2, 3)` | `randn((2, 3), &dev)?` |
+//! | `torch.manual_seed(0)` | `manual_seed(0)` |
+//! | `x.to("cuda")` | `x.to_device(&dev)?` |
+//! | `torch.nn.Linear(4, 2)` | `nn::linear(4, 2, vb.pp("fc"))?` |
+//! | `F.cross_entropy(logits, y)` | `loss::cross_entropy(&logits, &y)?` |
+//! | `torch.optim.SGD(params, lr)` | `SGD::new(varmap.all_vars(), lr)?` |
+//! | `print(x)` | `println!("{}", x.show())`, or just `x.show()` as a cell's last line |
+//!
+//! ```
+//! use candlelit::prelude::*;
+//! # fn main() -> Result<()> {
+//! let dev = Device::Cpu;
+//! let varmap = VarMap::new();
+//! let vb = VarBuilder::from_varmap(&varmap, DType::F32, &dev);
+//! let fc = nn::linear(4, 2, vb.pp("fc"))?;
+//! let logits = fc.forward(&Tensor::zeros((3, 4), DType::F32, &dev)?)?;
+//! let loss = loss::cross_entropy(&logits, &Tensor::new(&[0u32, 1, 1], &dev)?)?;
+//! let mut opt = SGD::new(varmap.all_vars(), 0.1)?;
+//! opt.backward_step(&loss)?;
+//! assert_eq!(logits.dims(), &[3, 2]);
+//! # Ok(()) }
+//! ```
+
+pub use candle_core::{D, DType, Device, Error, IndexOp, Module, ModuleT, Result, Shape, Tensor, Var};
+pub use candle_nn as nn;
+pub use candle_nn::{
+    AdamW, Optimizer, ParamsAdamW, SGD, VarBuilder, VarMap, loss,
+    ops::{log_softmax, sigmoid, softmax},
+};
+
+pub use crate::device::{cuda_available, device, device_for};
+pub use crate::display::{PrintOptions, Show, Shown, show};
+pub use crate::hints::{Hint, LearnerError, hint_for};
+pub use crate::plot::{Figure, plot_fn};
+pub use crate::random::{manual_seed, normal, rand, rand_like, randint, randn, randn_like, randperm, uniform};

@@ -1,0 +1,155 @@
+//! Reproducible randomness: one seeded generator behind every random tensor the prelude makes.
+//!
+//! Candle's CPU backend draws `Tensor::rand`/`Tensor::randn` from an unseedable thread generator, so the same
+//! notebook gives different numbers on every run. The functions here — [`rand`], [`randn`], [`uniform`],
+//! [`normal`], [`randint`], [`randperm`], [`rand_like`], [`randn_like`] — draw from one generator that
+//! [`manual_seed`] resets, like `torch.manual_seed`. The values are made on the CPU and then moved, so the same seed
+//! gives the same numbers on the CPU and on a GPU. [`manual_seed`] also seeds the CUDA devices, which makes
+//! Candle's own `Tensor::rand`/`randn` on a GPU reproducible too; on the CPU, use the prelude's functions.
+//!
+//! Later parts of the prelude (weight initialisers, data shuffling) take their randomness from [`with_rng`], so one
+//! `manual_seed` at the top of a notebook fixes all of it.
+//!
+//! ```
+//! use candlelit::prelude::*;
+//! # fn main() -> Result<()> {
+//! manual_seed(7);
+//! let a = randn((2, 3), &Device::Cpu)?;
+//! manual_seed(7);
+//! let b = randn((2, 3), &Device::Cpu)?;
+//! assert_eq!(a.to_vec2::<f32>()?, b.to_vec2::<f32>()?);
+//! # Ok(()) }
+//! ```
+
+use std::sync::{Mutex, MutexGuard};
+
+use candle_core::{DType, Device, FloatDType, Result, Shape, Tensor};
+use rand::{SeedableRng, seq::SliceRandom};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Normal, StandardNormal, StandardUniform, Uniform};
+
+/// The generator type behind the prelude's randomness (ChaCha8: fast, portable, the same stream on every machine).
+pub type PreludeRng = ChaCha8Rng;
+
+struct State {
+    rng: PreludeRng,
+    seed: Option<u64>,
+}
+
+static STATE: Mutex<Option<State>> = Mutex::new(None);
+
+fn state() -> MutexGuard<'static, Option<State>> {
+    STATE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Resets every random source of the prelude to `seed`, like `torch.manual_seed(seed)`.
+///
+/// After it, [`rand`], [`randn`] and the other functions here give the same numbers on every run, on every machine;
+/// CUDA devices are seeded too.
+pub fn manual_seed(seed: u64) {
+    *state() = Some(State { rng: PreludeRng::seed_from_u64(seed), seed: Some(seed) });
+    if let Err(e) = crate::device::seed_cuda_devices(seed) {
+        eprintln!("candlelit: could not seed the GPU's generator: {e}");
+    }
+}
+
+/// The seed last given to [`manual_seed`], if any.
+pub fn current_seed() -> Option<u64> {
+    state().as_ref().and_then(|s| s.seed)
+}
+
+/// Runs `f` with the prelude's generator: the way other parts of candlelit (and a learner's own code) draw random
+/// numbers that [`manual_seed`] controls.
+///
+/// ```
+/// use candlelit::random::{manual_seed, with_rng};
+/// use rand::Rng;
+/// manual_seed(1);
+/// let a: u32 = with_rng(|rng| rng.random_range(0..100));
+/// manual_seed(1);
+/// let b: u32 = with_rng(|rng| rng.random_range(0..100));
+/// assert_eq!(a, b);
+/// ```
+pub fn with_rng<R>(f: impl FnOnce(&mut PreludeRng) -> R) -> R {
+    let mut guard = state();
+    let st = guard.get_or_insert_with(|| State { rng: PreludeRng::from_os_rng(), seed: None });
+    f(&mut st.rng)
+}
+
+/// Uniform numbers in `[0, 1)` as `f32`, like `torch.rand(shape)`.
+pub fn rand<S: Into<Shape>>(shape: S, device: &Device) -> Result<Tensor> {
+    uniform(0f32, 1f32, shape, device)
+}
+
+/// Standard normal numbers (mean 0, std 1) as `f32`, like `torch.randn(shape)`.
+pub fn randn<S: Into<Shape>>(shape: S, device: &Device) -> Result<Tensor> {
+    let shape = shape.into();
+    let n = shape.elem_count();
+    let values: Vec<f32> = with_rng(|rng| StandardNormal.sample_iter(rng).take(n).collect());
+    Tensor::from_vec(values, shape, device)
+}
+
+/// Uniform numbers in `[low, high)`; the dtype follows `low` (`uniform(0f64, 1., ..)` gives `f64`).
+///
+/// Same arguments as Candle's `Tensor::rand(low, high, shape, device)`.
+pub fn uniform<T: FloatDType, S: Into<Shape>>(low: T, high: T, shape: S, device: &Device) -> Result<Tensor> {
+    let shape = shape.into();
+    let (lo, hi) = (low.to_f64(), high.to_f64());
+    if !(lo < hi) {
+        candle_core::bail!("uniform needs low < high, got low = {lo} and high = {hi}");
+    }
+    let n = shape.elem_count();
+    let values: Vec<f64> = with_rng(|rng| {
+        let unit: Vec<f64> = StandardUniform.sample_iter(rng).take(n).collect();
+        unit.into_iter().map(|u| lo + (hi - lo) * u).collect()
+    });
+    Tensor::from_vec(values, shape, &Device::Cpu)?.to_dtype(T::DTYPE)?.to_device(device)
+}
+
+/// Normal numbers with the given mean and standard deviation; the dtype follows `mean`.
+///
+/// Same arguments as Candle's `Tensor::randn(mean, std, shape, device)`.
+pub fn normal<T: FloatDType, S: Into<Shape>>(mean: T, std: T, shape: S, device: &Device) -> Result<Tensor> {
+    let shape = shape.into();
+    let dist = Normal::new(mean.to_f64(), std.to_f64()).map_err(|e| {
+        candle_core::Error::Msg(format!("normal needs a finite, non-negative std, got {}: {e}", std.to_f64()))
+    })?;
+    let n = shape.elem_count();
+    let values: Vec<f64> = with_rng(|rng| dist.sample_iter(rng).take(n).collect());
+    Tensor::from_vec(values, shape, &Device::Cpu)?.to_dtype(T::DTYPE)?.to_device(device)
+}
+
+/// Random whole numbers in `[low, high)` as `u32` (the dtype Candle uses for class labels and indices), like
+/// `torch.randint(low, high, shape)`.
+pub fn randint<S: Into<Shape>>(low: u32, high: u32, shape: S, device: &Device) -> Result<Tensor> {
+    if low >= high {
+        candle_core::bail!("randint needs low < high, got low = {low} and high = {high}");
+    }
+    let shape = shape.into();
+    let n = shape.elem_count();
+    let dist = Uniform::new(low, high).map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+    let values: Vec<u32> = with_rng(|rng| dist.sample_iter(rng).take(n).collect());
+    Tensor::from_vec(values, shape, device)
+}
+
+/// A random ordering of `0..n` as a `u32` tensor, like `torch.randperm(n)`.
+pub fn randperm(n: usize, device: &Device) -> Result<Tensor> {
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    with_rng(|rng| order.shuffle(rng));
+    Tensor::from_vec(order, n, device)
+}
+
+/// Uniform `[0, 1)` numbers with the shape, float dtype and device of `t`, like `torch.rand_like(t)`.
+pub fn rand_like(t: &Tensor) -> Result<Tensor> {
+    uniform(0f64, 1., t.shape(), &Device::Cpu)?.to_dtype(float_dtype_of(t))?.to_device(t.device())
+}
+
+/// Standard normal numbers with the shape, float dtype and device of `t`, like `torch.randn_like(t)`.
+pub fn randn_like(t: &Tensor) -> Result<Tensor> {
+    normal(0f64, 1., t.shape(), &Device::Cpu)?.to_dtype(float_dtype_of(t))?.to_device(t.device())
+}
+
+/// `t`'s dtype when it is a float type, else `f32` (random floats shaped like an integer tensor).
+fn float_dtype_of(t: &Tensor) -> DType {
+    if t.dtype().is_float() { t.dtype() } else { DType::F32 }
+}
