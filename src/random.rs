@@ -111,9 +111,11 @@ pub fn uniform<T: FloatDType, S: Into<Shape>>(low: T, high: T, shape: S, device:
 /// Same arguments as Candle's `Tensor::randn(mean, std, shape, device)`.
 pub fn normal<T: FloatDType, S: Into<Shape>>(mean: T, std: T, shape: S, device: &Device) -> Result<Tensor> {
     let shape = shape.into();
-    let dist = Normal::new(mean.to_f64(), std.to_f64()).map_err(|e| {
-        candle_core::Error::Msg(format!("normal needs a finite, non-negative std, got {}: {e}", std.to_f64()))
-    })?;
+    let (mean, std) = (mean.to_f64(), std.to_f64());
+    if !(std >= 0.0 && std.is_finite() && mean.is_finite()) {
+        candle_core::bail!("normal needs a finite mean and a finite, non-negative std, got mean {mean} and std {std}");
+    }
+    let dist = Normal::new(mean, std).map_err(|e| candle_core::Error::Msg(e.to_string()))?;
     let n = shape.elem_count();
     let values: Vec<f64> = with_rng(|rng| dist.sample_iter(rng).take(n).collect());
     Tensor::from_vec(values, shape, &Device::Cpu)?.to_dtype(T::DTYPE)?.to_device(device)

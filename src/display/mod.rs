@@ -132,11 +132,17 @@ impl Shown {
         }
     }
 
-    /// Shows the tensor in a notebook: text/plain and text/html mime blocks on stdout (see [`crate::mime`]).
+    /// The forms a notebook can choose from: `text/plain` and `text/html`.
+    pub fn mime_bundle(&self) -> Result<Vec<(&'static str, String)>> {
+        Ok(vec![("text/plain", self.to_text()?), ("text/html", self.to_html()?)])
+    }
+
+    /// Shows the tensor in a notebook: its [`mime_bundle`](Self::mime_bundle) as mime blocks on stdout (see
+    /// [`crate::mime`]).
     pub fn evcxr_display(&self) {
-        match (self.to_text(), self.to_html()) {
-            (Ok(text), Ok(html)) => crate::mime::emit(&[("text/plain", text), ("text/html", html)]),
-            (Err(e), _) | (_, Err(e)) => eprintln!("candlelit: cannot display this tensor: {e}"),
+        match self.mime_bundle() {
+            Ok(bundle) => crate::mime::emit(&bundle),
+            Err(e) => eprintln!("candlelit: cannot display this tensor: {}", crate::hints::message(&e)),
         }
     }
 }

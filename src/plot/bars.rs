@@ -60,14 +60,20 @@ pub(crate) fn bar<DB: DrawingBackend>(
     let pad = (hi - lo).max(1e-9) * 0.08;
     let n = values.len() as u32;
     let mut chart = builder(fig, area)
-        .build_cartesian_2d((0..n).into_segmented(), (lo - if lo < 0.0 { pad } else { 0.0 })..hi + pad)
+        .build_cartesian_2d((0..n - 1).into_segmented(), (lo - if lo < 0.0 { pad } else { 0.0 })..hi + pad)
         .map_err(err)?;
     let label_of = |v: &SegmentValue<u32>| match v {
         SegmentValue::CenterOf(i) => labels.get(*i as usize).cloned().unwrap_or_default(),
         _ => String::new(),
     };
     let mut m = chart.configure_mesh();
-    m.disable_x_mesh().x_labels(labels.len()).x_label_formatter(&label_of).label_style((style::FONT, 13));
+    m.disable_x_mesh()
+        .x_labels(labels.len())
+        .x_label_formatter(&label_of)
+        .y_label_formatter(&|v| style::tick(*v))
+        .label_style((style::FONT, 13))
+        .bold_line_style(RGBColor(225, 225, 225))
+        .light_line_style(TRANSPARENT);
     if let Some(label) = &fig.x_label {
         m.x_desc(label);
     }
@@ -101,7 +107,11 @@ fn mesh<DB: DrawingBackend>(
     chart: &mut ChartContext<'_, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     let mut m = chart.configure_mesh();
-    m.label_style((style::FONT, 13)).light_line_style(RGBColor(235, 235, 235));
+    m.label_style((style::FONT, 13))
+        .bold_line_style(RGBColor(225, 225, 225))
+        .light_line_style(TRANSPARENT)
+        .x_label_formatter(&|v| style::tick(*v))
+        .y_label_formatter(&|v| style::tick(*v));
     if let Some(label) = &fig.x_label {
         m.x_desc(label);
     }

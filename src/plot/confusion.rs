@@ -20,7 +20,7 @@ pub(crate) fn draw<DB: DrawingBackend>(fig: &Figure, area: &DrawingArea<DB, Shif
     if let Some(title) = &fig.title {
         builder.caption(title, (style::FONT, 20));
     }
-    let mut chart = builder.build_cartesian_2d((0..c).into_segmented(), (0..c).into_segmented()).map_err(err)?;
+    let mut chart = builder.build_cartesian_2d((0..c - 1).into_segmented(), (0..c - 1).into_segmented()).map_err(err)?;
     let x_name = |v: &SegmentValue<u32>| match v {
         SegmentValue::CenterOf(j) => name(*j),
         _ => String::new(),

@@ -44,7 +44,7 @@ use std::ops::Range;
 
 use candle_core::{DType, Device, Result, Tensor, Var};
 
-pub use style::{PALETTE, color};
+pub use style::{PALETTE, color, tick};
 pub use values::{IntoValues, Number};
 
 /// A figure being described; it draws itself only when rendered, shown or saved.
@@ -334,7 +334,7 @@ impl Figure {
 /// use candlelit::prelude::*;
 /// # fn main() -> Result<()> {
 /// let svg = plot_fn(|x| x.sqr(), -2.0..2.0).to_svg()?;
-/// assert!(svg.contains("f'(x)"));
+/// assert!(svg.contains("f&apos;(x)")); // f'(x), escaped in SVG text
 /// # Ok(()) }
 /// ```
 pub fn plot_fn<F>(f: F, range: Range<f64>) -> Figure

@@ -70,10 +70,18 @@ impl Figure {
         std::fs::write(path, bytes).map_err(|e| Error::Msg(format!("could not write the figure to {path:?}: {e}")))
     }
 
-    /// Shows the figure inline in a notebook as SVG (the evcxr mime convention); problems go to stderr.
+    /// The forms a notebook can choose from: `image/svg+xml`, and a one-line `text/plain` description.
+    pub fn mime_bundle(&self) -> Result<Vec<(&'static str, String)>> {
+        let (w, h) = self.pixel_size();
+        let title = self.title.as_deref().map(|t| format!(" \"{t}\"")).unwrap_or_default();
+        Ok(vec![("image/svg+xml", self.to_svg()?), ("text/plain", format!("Figure{title} ({w}×{h})"))])
+    }
+
+    /// Shows the figure inline in a notebook (its [`mime_bundle`](Self::mime_bundle), through the evcxr mime
+    /// convention); a problem with the figure is printed on stderr instead.
     pub fn evcxr_display(&self) {
-        match self.to_svg() {
-            Ok(svg) => crate::mime::emit(&[("image/svg+xml", svg)]),
+        match self.mime_bundle() {
+            Ok(bundle) => crate::mime::emit(&bundle),
             Err(e) => eprintln!("{e}"),
         }
     }

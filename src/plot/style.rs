@@ -29,6 +29,31 @@ pub fn tint(color: RGBColor, amount: f64) -> RGBColor {
     RGBColor(mix(color.0), mix(color.1), mix(color.2))
 }
 
+/// A tick label: three significant digits at most, no trailing zeros (`2`, `0.3`, `1.25`, `1e-05`).
+///
+/// ```
+/// use candlelit::plot::tick;
+/// assert_eq!(tick(2.0), "2");
+/// assert_eq!(tick(0.30000000001), "0.3");
+/// assert_eq!(tick(-1.25), "-1.25");
+/// assert_eq!(tick(0.00001), "1e-5");
+/// ```
+pub fn tick(v: f64) -> String {
+    if v.abs() < 1e-12 || !v.is_finite() {
+        return if v.is_finite() { "0".to_string() } else { v.to_string() };
+    }
+    let magnitude = v.abs().log10().floor() as i32;
+    if !(-3..6).contains(&magnitude) {
+        let text = format!("{v:.2e}");
+        let (mantissa, exp) = text.split_once('e').unwrap_or((&text, "0"));
+        let mantissa = mantissa.trim_end_matches('0').trim_end_matches('.');
+        return format!("{mantissa}e{exp}");
+    }
+    let decimals = (2 - magnitude).max(0) as usize;
+    let text = format!("{v:.decimals$}");
+    if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_string() } else { text }
+}
+
 /// The font family every text in a figure uses; always registered from embedded bytes.
 pub const FONT: &str = "sans-serif";
 

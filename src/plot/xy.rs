@@ -46,6 +46,27 @@ impl Regions {
     }
 }
 
+impl Regions {
+    /// Tinted rectangles, one per run of equal classes along each grid row (slightly overlapping, so no seams).
+    fn cells(&self) -> Vec<Rectangle<(f64, f64)>> {
+        let (w, h) = ((self.x.1 - self.x.0) / self.resolution as f64, (self.y.1 - self.y.0) / self.resolution as f64);
+        let mut cells = Vec::new();
+        for (row, classes) in self.classes.chunks(self.resolution).enumerate() {
+            let y0 = self.y.0 + row as f64 * h;
+            let mut start = 0;
+            for col in 1..=classes.len() {
+                if col == classes.len() || classes[col] != classes[start] {
+                    let (x0, x1) = (self.x.0 + start as f64 * w, self.x.0 + col as f64 * w);
+                    let color = style::tint(style::color(classes[start]), 0.25);
+                    cells.push(Rectangle::new([(x0, y0), (x1 + w * 0.05, y0 + h * 1.05)], color.filled()));
+                    start = col;
+                }
+            }
+        }
+        cells
+    }
+}
+
 /// The x and y columns of an `(N, 2)` tensor.
 pub(crate) fn columns(points: &Tensor) -> Result<(Vec<f64>, Vec<f64>)> {
     match points.dims() {
@@ -96,16 +117,14 @@ where
     }
     let mut chart = builder.build_cartesian_2d(x, y).map_err(err)?;
     if let Some(r) = regions {
-        let (w, h) = ((r.x.1 - r.x.0) / r.resolution as f64, (r.y.1 - r.y.0) / r.resolution as f64);
-        let cells = r.classes.iter().enumerate().map(|(i, &class)| {
-            let (row, col) = ((i / r.resolution) as f64, (i % r.resolution) as f64);
-            let (x0, y0) = (r.x.0 + col * w, r.y.0 + row * h);
-            Rectangle::new([(x0, y0), (x0 + w, y0 + h)], style::tint(style::color(class), 0.25).filled())
-        });
-        chart.draw_series(cells).map_err(err)?;
+        chart.draw_series(r.cells()).map_err(err)?;
     }
     let mut mesh = chart.configure_mesh();
-    mesh.label_style((style::FONT, 13)).light_line_style(RGBColor(235, 235, 235));
+    mesh.label_style((style::FONT, 13))
+        .bold_line_style(RGBColor(225, 225, 225))
+        .light_line_style(TRANSPARENT)
+        .x_label_formatter(&|v| style::tick(*v))
+        .y_label_formatter(&|v| style::tick(*v));
     if let Some(label) = &fig.x_label {
         mesh.x_desc(label);
     }
@@ -138,11 +157,41 @@ where
             .label_font((style::FONT, 13))
             .background_style(WHITE.mix(0.85))
             .border_style(RGBColor(200, 200, 200))
-            .position(SeriesLabelPosition::UpperRight)
+            .position(legend_corner(series, fig))
             .draw()
             .map_err(err)?;
     }
     Ok(())
+}
+
+/// The corner of the plot with the fewest data points, where the legend hides the least.
+fn legend_corner(series: &[Series], fig: &Figure) -> SeriesLabelPosition {
+    let (Some(x), Some(y)) = (padded_extent(series, true, fig.log_x), padded_extent(series, false, fig.log_y)) else {
+        return SeriesLabelPosition::UpperRight;
+    };
+    let unit = |v: f64, (lo, hi): (f64, f64), log: bool| {
+        if log { (v.ln() - lo.ln()) / (hi.ln() - lo.ln()) } else { (v - lo) / (hi - lo) }
+    };
+    let mut crowd = [0usize; 4]; // upper right, upper left, lower right, lower left
+    for s in series {
+        for (&px, &py) in s.xs.iter().zip(&s.ys) {
+            let (u, v) = (unit(px, x, fig.log_x), unit(py, y, fig.log_y));
+            let right = u > 0.6;
+            let left = u < 0.4;
+            let (upper, lower) = (v > 0.7, v < 0.3);
+            for (i, hit) in [upper && right, upper && left, lower && right, lower && left].into_iter().enumerate() {
+                crowd[i] += usize::from(hit);
+            }
+        }
+    }
+    let corners = [
+        SeriesLabelPosition::UpperRight,
+        SeriesLabelPosition::UpperLeft,
+        SeriesLabelPosition::LowerRight,
+        SeriesLabelPosition::LowerLeft,
+    ];
+    let best = (0..4).min_by_key(|&i| crowd[i]).unwrap_or(0);
+    corners.into_iter().nth(best).unwrap_or(SeriesLabelPosition::UpperRight)
 }
 
 /// The plotted range along x (`horizontal`) or y, with a little room around the data.
