@@ -11,11 +11,12 @@ fn main() -> Result<()> {
     let epochs: Vec<f64> = (1..=20).map(f64::from).collect();
     let train: Vec<f64> = epochs.iter().map(|e| 2.0 / e).collect();
     let val: Vec<f64> = epochs.iter().map(|e| 2.2 / e + 0.05).collect();
-    let lines = Figure::new().title("Loss").xlabel("epoch").ylabel("loss").log_y().line_xy("train", &epochs, &train).line_xy(
-        "validation",
-        &epochs,
-        &val,
-    );
+    let lines =
+        Figure::new().title("Loss").xlabel("epoch").ylabel("loss").log_y().line_xy("train", &epochs, &train).line_xy(
+            "validation",
+            &epochs,
+            &val,
+        );
 
     let a = randn((50, 2), &dev)?;
     let b = (randn((50, 2), &dev)? + 2.5)?;

@@ -31,9 +31,9 @@ pub const DEVICE_ENV: &str = "CANDLELIT_DEVICE";
 /// ```
 pub fn device() -> Result<Device> {
     let chosen = match std::env::var(DEVICE_ENV) {
-        Ok(spec) if !spec.trim().is_empty() => device_for(&spec).map_err(|e| {
-            candle_core::Error::Msg(format!("{DEVICE_ENV}={spec}: {e}"))
-        })?,
+        Ok(spec) if !spec.trim().is_empty() => {
+            device_for(&spec).map_err(|e| candle_core::Error::Msg(format!("{DEVICE_ENV}={spec}: {e}")))?
+        }
         _ => automatic(),
     };
     announce(&chosen);
@@ -87,10 +87,10 @@ pub fn location_name(location: &candle_core::DeviceLocation) -> String {
 }
 
 fn automatic() -> Device {
-    if cfg!(feature = "cuda") {
-        if let Ok(gpu) = cuda(0) {
-            return gpu;
-        }
+    if cfg!(feature = "cuda")
+        && let Ok(gpu) = cuda(0)
+    {
+        return gpu;
     }
     Device::Cpu
 }

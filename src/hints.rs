@@ -110,7 +110,9 @@ pub fn message(error: &Error) -> String {
 /// The error beneath Candle's wrappers (backtrace, context, path).
 fn root(error: &Error) -> &Error {
     match error {
-        Error::WithBacktrace { inner, .. } | Error::Context { inner, .. } | Error::WithPath { inner, .. } => root(inner),
+        Error::WithBacktrace { inner, .. } | Error::Context { inner, .. } | Error::WithPath { inner, .. } => {
+            root(inner)
+        }
         other => other,
     }
 }

@@ -95,7 +95,7 @@ pub fn randn<S: Into<Shape>>(shape: S, device: &Device) -> Result<Tensor> {
 pub fn uniform<T: FloatDType, S: Into<Shape>>(low: T, high: T, shape: S, device: &Device) -> Result<Tensor> {
     let shape = shape.into();
     let (lo, hi) = (low.to_f64(), high.to_f64());
-    if !(lo < hi) {
+    if lo.partial_cmp(&hi) != Some(std::cmp::Ordering::Less) {
         candle_core::bail!("uniform needs low < high, got low = {lo} and high = {hi}");
     }
     let n = shape.elem_count();

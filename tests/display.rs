@@ -94,7 +94,9 @@ fn html_is_a_table_for_matrices() -> Result<()> {
     let t = Tensor::new(&[[1f32, 2., 3.], [4., 5., 6.]], &cpu())?;
     let html = t.show().to_html()?;
     assert!(html.starts_with("<table class=\"candlelit-tensor\""), "{html}");
-    assert!(html.contains("<caption style=\"text-align:left;font-family:monospace\">Tensor(shape=[2, 3], dtype=f32, device=cpu)</caption>"));
+    assert!(html.contains(
+        "<caption style=\"text-align:left;font-family:monospace\">Tensor(shape=[2, 3], dtype=f32, device=cpu)</caption>"
+    ));
     assert_eq!(html.matches("<td").count(), 6);
     assert_eq!(html.matches("<tr>").count(), 3, "a header row and two value rows");
     assert!(html.contains(">5.</td>"));

@@ -19,7 +19,7 @@ fn draw_everything(dev: &Device) -> Result<Vec<Vec<f32>>> {
         randperm(6, dev)?.to_dtype(DType::F32)?.to_vec1::<f32>()?,
         rand_like(&x)?.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?,
         randn_like(&x)?.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?,
-        vec![with_rng(|rng| rand::Rng::random::<f32>(rng))],
+        vec![with_rng(rand::Rng::random::<f32>)],
     ])
 }
 

@@ -5,11 +5,15 @@ use clap::Parser;
 
 /// candlelit — learn deep learning in Rust with Candle.
 #[derive(Parser, Debug)]
-#[command(name = "candlelit", version, about, long_about = None)]
+#[command(name = "candlelit", version)]
 struct Cli {}
 
 fn main() {
     let _cli = Cli::parse();
-    println!("candlelit {} (CUDA support: {})", env!("CARGO_PKG_VERSION"), if cfg!(feature = "cuda") { "yes" } else { "no" });
+    println!(
+        "candlelit {} (CUDA support: {})",
+        env!("CARGO_PKG_VERSION"),
+        if cfg!(feature = "cuda") { "yes" } else { "no" }
+    );
     println!("Run `candlelit --help` for the commands.");
 }

@@ -49,7 +49,11 @@ impl NumberFormat {
                 format.style = match options.sci_mode {
                     Some(true) => Style::Scientific,
                     Some(false) if format.style == Style::Scientific => {
-                        if finite.iter().all(|x| x.fract() == 0.0) { Style::WholeFloat } else { Style::Fixed }
+                        if finite.iter().all(|x| x.fract() == 0.0) {
+                            Style::WholeFloat
+                        } else {
+                            Style::Fixed
+                        }
                     }
                     _ => format.style,
                 };

@@ -37,9 +37,10 @@ pub(crate) fn histogram<DB: DrawingBackend>(
     let mut chart = builder(fig, area).build_cartesian_2d(edges[0]..edges[bins], 0.0..top).map_err(err)?;
     mesh(fig, &mut chart).map_err(err)?;
     let color = style::color(0);
-    let bars = counts.iter().enumerate().map(|(i, &c)| {
-        Rectangle::new([(edges[i], 0.0), (edges[i + 1], c)], style::tint(color, 0.8).filled())
-    });
+    let bars = counts
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| Rectangle::new([(edges[i], 0.0), (edges[i + 1], c)], style::tint(color, 0.8).filled()));
     chart.draw_series(bars).map_err(err)?;
     Ok(())
 }
@@ -83,7 +84,8 @@ pub(crate) fn bar<DB: DrawingBackend>(
     m.draw().map_err(err)?;
     let bars = values.iter().enumerate().map(|(i, &v)| {
         let i = i as u32;
-        let mut bar = Rectangle::new([(SegmentValue::Exact(i), 0.0), (SegmentValue::Exact(i + 1), v)], style::color(0).filled());
+        let mut bar =
+            Rectangle::new([(SegmentValue::Exact(i), 0.0), (SegmentValue::Exact(i + 1), v)], style::color(0).filled());
         bar.set_margin(0, 0, 6, 6);
         bar
     });
@@ -104,7 +106,11 @@ fn builder<'a, 'b, DB: DrawingBackend>(fig: &Figure, area: &'a DrawingArea<DB, S
 /// Grid, tick labels and axis names for a numeric chart.
 fn mesh<DB: DrawingBackend>(
     fig: &Figure,
-    chart: &mut ChartContext<'_, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>,
+    chart: &mut ChartContext<
+        '_,
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     let mut m = chart.configure_mesh();
     m.label_style((style::FONT, 13))

@@ -7,7 +7,11 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use super::{Figure, style};
 
 /// Draws `counts` (rows: true class, columns: predicted class), row 0 at the top.
-pub(crate) fn draw<DB: DrawingBackend>(fig: &Figure, area: &DrawingArea<DB, Shift>, counts: &[Vec<f64>]) -> Result<(), String> {
+pub(crate) fn draw<DB: DrawingBackend>(
+    fig: &Figure,
+    area: &DrawingArea<DB, Shift>,
+    counts: &[Vec<f64>],
+) -> Result<(), String> {
     let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     let c = counts.len() as u32;
     if c == 0 {
@@ -20,7 +24,8 @@ pub(crate) fn draw<DB: DrawingBackend>(fig: &Figure, area: &DrawingArea<DB, Shif
     if let Some(title) = &fig.title {
         builder.caption(title, (style::FONT, 20));
     }
-    let mut chart = builder.build_cartesian_2d((0..c - 1).into_segmented(), (0..c - 1).into_segmented()).map_err(err)?;
+    let mut chart =
+        builder.build_cartesian_2d((0..c - 1).into_segmented(), (0..c - 1).into_segmented()).map_err(err)?;
     let x_name = |v: &SegmentValue<u32>| match v {
         SegmentValue::CenterOf(j) => name(*j),
         _ => String::new(),
@@ -47,15 +52,23 @@ pub(crate) fn draw<DB: DrawingBackend>(fig: &Figure, area: &DrawingArea<DB, Shif
             let j = j as u32;
             let level = (count / max).clamp(0.0, 1.0);
             let cell = Rectangle::new(
-                [(SegmentValue::Exact(j), SegmentValue::Exact(y)), (SegmentValue::Exact(j + 1), SegmentValue::Exact(y + 1))],
+                [
+                    (SegmentValue::Exact(j), SegmentValue::Exact(y)),
+                    (SegmentValue::Exact(j + 1), SegmentValue::Exact(y + 1)),
+                ],
                 style::tint(base, 0.05 + 0.95 * level).filled(),
             );
             chart.draw_series(std::iter::once(cell)).map_err(err)?;
             let ink = if level > 0.55 { WHITE } else { BLACK };
             let text = if count.fract() == 0.0 { format!("{count:.0}") } else { format!("{count:.2}") };
-            let font = TextStyle::from((style::FONT, 14).into_font()).color(&ink).pos(Pos::new(HPos::Center, VPos::Center));
+            let font =
+                TextStyle::from((style::FONT, 14).into_font()).color(&ink).pos(Pos::new(HPos::Center, VPos::Center));
             chart
-                .draw_series(std::iter::once(Text::new(text, (SegmentValue::CenterOf(j), SegmentValue::CenterOf(y)), font)))
+                .draw_series(std::iter::once(Text::new(
+                    text,
+                    (SegmentValue::CenterOf(j), SegmentValue::CenterOf(y)),
+                    font,
+                )))
                 .map_err(err)?;
         }
     }

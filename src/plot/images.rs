@@ -70,7 +70,7 @@ impl ImageGrid {
     }
 
     fn scale(&self) -> usize {
-        (TARGET_SIDE / self.height.max(self.width)).max(1)
+        (TARGET_SIDE / self.height.max(self.width).max(1)).max(1)
     }
 
     /// The figure size that shows every image at its chosen scale.
@@ -83,7 +83,11 @@ impl ImageGrid {
     }
 
     /// Draws the grid, fitting the images into the area (enlarged by a whole factor, never shrunk below 1).
-    pub fn draw<DB: DrawingBackend>(&self, title: Option<&str>, area: &DrawingArea<DB, Shift>) -> std::result::Result<(), String> {
+    pub fn draw<DB: DrawingBackend>(
+        &self,
+        title: Option<&str>,
+        area: &DrawingArea<DB, Shift>,
+    ) -> std::result::Result<(), String> {
         let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
         let area = match title {
             Some(t) => area.titled(t, (style::FONT, 20)).map_err(err)?,
@@ -114,7 +118,10 @@ impl ImageGrid {
 
 /// One image's values as bytes: u8 as they are, values in [0, 1] times 255, anything else stretched min–max.
 fn to_bytes(values: &[f64], dtype: DType) -> Vec<u8> {
-    let (lo, hi) = values.iter().filter(|v| v.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    let (lo, hi) = values
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
     let (offset, scale) = if dtype == DType::U8 || (lo >= 0.0 && hi <= 255.0 && !dtype.is_float()) {
         (0.0, 1.0)
     } else if lo >= 0.0 && hi <= 1.0 {
@@ -124,7 +131,10 @@ fn to_bytes(values: &[f64], dtype: DType) -> Vec<u8> {
     } else {
         (lo, 0.0)
     };
-    values.iter().map(|v| if v.is_finite() { ((v - offset) * scale).round().clamp(0.0, 255.0) as u8 } else { 0 }).collect()
+    values
+        .iter()
+        .map(|v| if v.is_finite() { ((v - offset) * scale).round().clamp(0.0, 255.0) as u8 } else { 0 })
+        .collect()
 }
 
 /// Nearest-neighbour enlargement of an RGB image by a whole factor.

@@ -121,7 +121,11 @@ impl Figure {
         let mut fig = Self::with_content(Content::Bar { labels: Vec::new(), values: Vec::new() });
         if let Some(v) = fig.take(values.into_values()) {
             if v.len() != labels.len() {
-                fig.fail(format!("bar chart: {} labels but {} values; give one value per label", labels.len(), v.len()));
+                fig.fail(format!(
+                    "bar chart: {} labels but {} values; give one value per label",
+                    labels.len(),
+                    v.len()
+                ));
             } else {
                 fig.content = Content::Bar { labels, values: v };
             }
@@ -251,10 +255,10 @@ impl Figure {
         let Content::Xy { series, .. } = &self.content else {
             return self.failed("regions() draws behind scatter points; add them to a Figure::new() first".into());
         };
-        if let Some(regions) = self.take(xy::Regions::compute(series, &classify, resolution.clamp(2, 400))) {
-            if let Content::Xy { regions: slot, .. } = &mut self.content {
-                *slot = Some(regions);
-            }
+        if let Some(regions) = self.take(xy::Regions::compute(series, &classify, resolution.clamp(2, 400)))
+            && let Content::Xy { regions: slot, .. } = &mut self.content
+        {
+            *slot = Some(regions);
         }
         self
     }
@@ -343,12 +347,17 @@ where
 {
     const POINTS: usize = 201;
     let fig = Figure::new().xlabel("x");
-    let xs: Vec<f64> = (0..POINTS).map(|i| range.start + (range.end - range.start) * i as f64 / (POINTS - 1) as f64).collect();
+    let xs: Vec<f64> =
+        (0..POINTS).map(|i| range.start + (range.end - range.start) * i as f64 / (POINTS - 1) as f64).collect();
     let curves = || -> Result<(Vec<f64>, Vec<f64>)> {
         let x = Var::from_tensor(&Tensor::new(xs.as_slice(), &Device::Cpu)?.to_dtype(DType::F32)?)?;
         let y = f(x.as_tensor())?;
         if y.dims() != x.dims() {
-            candle_core::bail!("plot_fn: f(x) has shape {:?} but x has {:?}; f must work element by element", y.dims(), x.dims());
+            candle_core::bail!(
+                "plot_fn: f(x) has shape {:?} but x has {:?}; f must work element by element",
+                y.dims(),
+                x.dims()
+            );
         }
         let grads = y.sum_all()?.backward()?;
         let dy = match grads.get(&x) {

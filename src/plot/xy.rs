@@ -23,8 +23,7 @@ impl Regions {
     where
         F: Fn(&Tensor) -> Result<Tensor>,
     {
-        let (Some(x), Some(y)) = (padded_extent(series, true, false), padded_extent(series, false, false))
-        else {
+        let (Some(x), Some(y)) = (padded_extent(series, true, false), padded_extent(series, false, false)) else {
             candle_core::bail!("regions(): add scatter points first, so the grid knows where to go");
         };
         let step = |(lo, hi): (f64, f64), i: usize| lo + (hi - lo) * (i as f64 + 0.5) / resolution as f64;
@@ -40,7 +39,9 @@ impl Regions {
         let classes = match out.rank() {
             1 => out.to_dtype(DType::F64)?.to_vec1::<f64>()?.into_iter().map(|c| c.max(0.0) as usize).collect(),
             2 => out.argmax(D::Minus1)?.to_vec1::<u32>()?.into_iter().map(|c| c as usize).collect(),
-            _ => candle_core::bail!("regions(): the classifier returned shape {:?}; expected (M,) or (M, C)", out.dims()),
+            _ => {
+                candle_core::bail!("regions(): the classifier returned shape {:?}; expected (M,) or (M, C)", out.dims())
+            }
         };
         Ok(Self { x, y, resolution, classes })
     }
@@ -209,12 +210,15 @@ fn extent(
         }
     }
     let from_regions = regions.map(|r| if horizontal { r.x } else { r.y });
-    from_regions.or_else(|| padded_extent(series, horizontal, log)).ok_or_else(|| "the data holds no finite numbers".into())
+    from_regions
+        .or_else(|| padded_extent(series, horizontal, log))
+        .ok_or_else(|| "the data holds no finite numbers".into())
 }
 
 /// The range covering the finite x (`horizontal`) or y values, padded by 5% (by a factor on a log axis).
 fn padded_extent(series: &[Series], horizontal: bool, log: bool) -> Option<(f64, f64)> {
-    let finite = series.iter().flat_map(|s| s.axis(horizontal).iter().copied()).filter(|v| v.is_finite() && (!log || *v > 0.0));
+    let finite =
+        series.iter().flat_map(|s| s.axis(horizontal).iter().copied()).filter(|v| v.is_finite() && (!log || *v > 0.0));
     let (lo, hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
     if lo > hi {
         return None;
