@@ -26,6 +26,8 @@
 //! - [`plot`] draws figures with plotters: lines, scatter, histogram, bars, image grids, confusion matrices and
 //!   functions with their derivative, as SVG or PNG, with an embedded font.
 
+#![deny(missing_docs)]
+
 pub mod device;
 pub mod display;
 pub mod hints;

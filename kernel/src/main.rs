@@ -1,6 +1,8 @@
 //! `candlelit`: the command behind the lessons. The Jupyter kernel, REPL, notebook runner and grader arrive as
 //! subcommands over one evaluation session; for now it reports its version and what it was built with.
 
+#![deny(missing_docs)]
+
 use clap::Parser;
 
 /// candlelit — learn deep learning in Rust with Candle.
