@@ -28,6 +28,8 @@
 //! # Ok(()) }
 //! ```
 
+/// Candle itself, for what the prelude does not name (`candle::bail!`, `candle::DeviceLocation`, ...).
+pub use candle_core as candle;
 pub use candle_core::{D, DType, Device, Error, IndexOp, Module, ModuleT, Result, Shape, Tensor, Var};
 pub use candle_nn as nn;
 pub use candle_nn::{

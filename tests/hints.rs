@@ -62,8 +62,8 @@ fn dtype_mismatch_says_how_to_convert() {
 fn device_mismatch_says_how_to_move_a_tensor() {
     // A CPU-only machine cannot produce this error from real tensors; it is Candle's own error value.
     let err = Error::DeviceMismatchBinaryOp {
-        lhs: candle_core::DeviceLocation::Cpu,
-        rhs: candle_core::DeviceLocation::Cuda { gpu_id: 0 },
+        lhs: candle::DeviceLocation::Cpu,
+        rhs: candle::DeviceLocation::Cuda { gpu_id: 0 },
         op: "matmul",
     };
     assert_eq!(
