@@ -135,3 +135,10 @@ fn the_notebook_form_offers_text_and_html() -> Result<()> {
     assert_eq!(blocks.matches("EVCXR_END_CONTENT\n").count(), 2);
     Ok(())
 }
+
+#[test]
+fn vars_show_like_tensors() -> Result<()> {
+    let v = Var::new(&[1f32, 2.], &cpu())?;
+    assert_eq!(v.show().to_string(), "Tensor(shape=[2], dtype=f32, device=cpu)\n[1., 2.]");
+    Ok(())
+}
