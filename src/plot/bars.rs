@@ -3,7 +3,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{Figure, style};
+use super::{Figure, frame, style};
 
 /// Counts of `values` in `bins` equal-width bins over their range: the bin edges and the counts.
 pub(crate) fn bin(values: &[f64], bins: usize) -> Option<(Vec<f64>, Vec<f64>)> {
@@ -34,8 +34,8 @@ pub(crate) fn histogram<DB: DrawingBackend>(
     let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     let (edges, counts) = bin(values, bins).ok_or("histogram: the data holds no finite numbers")?;
     let top = counts.iter().copied().fold(0.0, f64::max) * 1.08 + 1e-9;
-    let mut chart = builder(fig, area).build_cartesian_2d(edges[0]..edges[bins], 0.0..top).map_err(err)?;
-    mesh(fig, &mut chart).map_err(err)?;
+    let mut chart = frame::builder(fig, area, 62).build_cartesian_2d(edges[0]..edges[bins], 0.0..top).map_err(err)?;
+    frame::numeric_mesh(fig, &mut chart).map_err(err)?;
     let color = style::color(0);
     let bars = counts
         .iter()
@@ -60,7 +60,7 @@ pub(crate) fn bar<DB: DrawingBackend>(
     let hi = values.iter().copied().fold(0.0, f64::max);
     let pad = (hi - lo).max(1e-9) * 0.08;
     let n = values.len() as u32;
-    let mut chart = builder(fig, area)
+    let mut chart = frame::builder(fig, area, 62)
         .build_cartesian_2d((0..n - 1).into_segmented(), (lo - if lo < 0.0 { pad } else { 0.0 })..hi + pad)
         .map_err(err)?;
     let label_of = |v: &SegmentValue<u32>| match v {
@@ -75,12 +75,7 @@ pub(crate) fn bar<DB: DrawingBackend>(
         .label_style((style::FONT, 13))
         .bold_line_style(RGBColor(225, 225, 225))
         .light_line_style(TRANSPARENT);
-    if let Some(label) = &fig.x_label {
-        m.x_desc(label);
-    }
-    if let Some(label) = &fig.y_label {
-        m.y_desc(label);
-    }
+    frame::name_axes(fig, &mut m);
     m.draw().map_err(err)?;
     let bars = values.iter().enumerate().map(|(i, &v)| {
         let i = i as u32;
@@ -91,38 +86,4 @@ pub(crate) fn bar<DB: DrawingBackend>(
     });
     chart.draw_series(bars).map_err(err)?;
     Ok(())
-}
-
-/// The chart frame every bar-like figure shares: margins, label areas, title.
-fn builder<'a, 'b, DB: DrawingBackend>(fig: &Figure, area: &'a DrawingArea<DB, Shift>) -> ChartBuilder<'a, 'b, DB> {
-    let mut builder = ChartBuilder::on(area);
-    builder.margin(12).x_label_area_size(42).y_label_area_size(62);
-    if let Some(title) = &fig.title {
-        builder.caption(title.clone(), (style::FONT, 20));
-    }
-    builder
-}
-
-/// Grid, tick labels and axis names for a numeric chart.
-fn mesh<DB: DrawingBackend>(
-    fig: &Figure,
-    chart: &mut ChartContext<
-        '_,
-        DB,
-        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
-    >,
-) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    let mut m = chart.configure_mesh();
-    m.label_style((style::FONT, 13))
-        .bold_line_style(RGBColor(225, 225, 225))
-        .light_line_style(TRANSPARENT)
-        .x_label_formatter(&|v| style::tick(*v))
-        .y_label_formatter(&|v| style::tick(*v));
-    if let Some(label) = &fig.x_label {
-        m.x_desc(label);
-    }
-    if let Some(label) = &fig.y_label {
-        m.y_desc(label);
-    }
-    m.draw()
 }

@@ -4,7 +4,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{Figure, style};
+use super::{Figure, frame, style};
 
 /// Draws `counts` (rows: true class, columns: predicted class), row 0 at the top.
 pub(crate) fn draw<DB: DrawingBackend>(
@@ -19,11 +19,7 @@ pub(crate) fn draw<DB: DrawingBackend>(
     }
     let name = |i: u32| fig.class_name(i as usize);
     let longest = (0..c).map(|i| name(i).chars().count()).max().unwrap_or(1) as u32;
-    let mut builder = ChartBuilder::on(area);
-    builder.margin(12).x_label_area_size(42).y_label_area_size((longest * 8 + 40).min(200));
-    if let Some(title) = &fig.title {
-        builder.caption(title, (style::FONT, 20));
-    }
+    let mut builder = frame::builder(fig, area, (longest * 8 + 40).min(200));
     let mut chart =
         builder.build_cartesian_2d((0..c - 1).into_segmented(), (0..c - 1).into_segmented()).map_err(err)?;
     let x_name = |v: &SegmentValue<u32>| match v {
@@ -37,12 +33,7 @@ pub(crate) fn draw<DB: DrawingBackend>(
     let mut mesh = chart.configure_mesh();
     mesh.disable_mesh().x_labels(c as usize).y_labels(c as usize).x_label_formatter(&x_name).y_label_formatter(&y_name);
     mesh.label_style((style::FONT, 13));
-    if let Some(label) = &fig.x_label {
-        mesh.x_desc(label);
-    }
-    if let Some(label) = &fig.y_label {
-        mesh.y_desc(label);
-    }
+    frame::name_axes(fig, &mut mesh);
     mesh.draw().map_err(err)?;
     let max = counts.iter().flatten().copied().fold(0.0, f64::max).max(1e-12);
     let base = style::color(0);

@@ -34,6 +34,7 @@
 
 mod bars;
 mod confusion;
+mod frame;
 mod images;
 mod render;
 mod style;

@@ -6,7 +6,7 @@ use plotters::coord::ranged1d::{AsRangedCoord, Ranged, ValueFormatter};
 use plotters::prelude::*;
 
 use super::values::IntoValues;
-use super::{Figure, Series, style};
+use super::{Figure, Series, frame, style};
 
 /// A classifier's predictions on a grid, drawn as tinted cells behind the points.
 #[derive(Debug, Clone)]
@@ -111,28 +111,11 @@ where
     Y::CoordDescType: Ranged<ValueType = f64> + ValueFormatter<f64>,
 {
     let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
-    let mut builder = ChartBuilder::on(area);
-    builder.margin(12).x_label_area_size(42).y_label_area_size(62);
-    if let Some(title) = &fig.title {
-        builder.caption(title, (style::FONT, 20));
-    }
-    let mut chart = builder.build_cartesian_2d(x, y).map_err(err)?;
+    let mut chart = frame::builder(fig, area, 62).build_cartesian_2d(x, y).map_err(err)?;
     if let Some(r) = regions {
         chart.draw_series(r.cells()).map_err(err)?;
     }
-    let mut mesh = chart.configure_mesh();
-    mesh.label_style((style::FONT, 13))
-        .bold_line_style(RGBColor(225, 225, 225))
-        .light_line_style(TRANSPARENT)
-        .x_label_formatter(&|v| style::tick(*v))
-        .y_label_formatter(&|v| style::tick(*v));
-    if let Some(label) = &fig.x_label {
-        mesh.x_desc(label);
-    }
-    if let Some(label) = &fig.y_label {
-        mesh.y_desc(label);
-    }
-    mesh.draw().map_err(err)?;
+    frame::numeric_mesh(fig, &mut chart).map_err(err)?;
     for s in series {
         let color = style::color(s.color);
         let points = s.xs.iter().copied().zip(s.ys.iter().copied());
