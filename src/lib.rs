@@ -28,6 +28,7 @@
 
 #![deny(missing_docs)]
 
+pub mod cell;
 pub mod device;
 pub mod display;
 pub mod hints;

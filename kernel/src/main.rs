@@ -1,21 +1,64 @@
-//! `candlelit`: the command behind the lessons. The Jupyter kernel, REPL, notebook runner and grader arrive as
-//! subcommands over one evaluation session; for now it reports its version and what it was built with.
+//! `candlelit`: the command behind the lessons — the Jupyter kernel, `lab`, `install`, over one evaluation session.
 
 #![deny(missing_docs)]
 
-use clap::Parser;
+mod install;
+mod kernel;
+mod lab;
+mod paths;
+mod session;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
 
 /// candlelit — learn deep learning in Rust with Candle.
 #[derive(Parser, Debug)]
 #[command(name = "candlelit", version)]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
 
-fn main() {
-    let _cli = Cli::parse();
-    println!(
-        "candlelit {} (CUDA support: {})",
-        env!("CARGO_PKG_VERSION"),
-        if cfg!(feature = "cuda") { "yes" } else { "no" }
-    );
-    println!("Run `candlelit --help` for the commands.");
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Open the lessons in JupyterLab with the "Rust · candlelit" kernel (installs what is missing).
+    Lab(lab::Args),
+    /// Install the Jupyter kernelspec and warm the compile cache.
+    Install(install::Args),
+    /// Run the Jupyter kernel (started by Jupyter, not by hand).
+    Kernel {
+        /// The connection file Jupyter wrote.
+        #[arg(long, short = 'f')]
+        connection_file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    // evcxr runs cells in a child process that is this same binary; the hook turns such a process into the
+    // evaluator (and never returns there). It must come before anything else.
+    evcxr::runtime_hook();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => {
+            println!(
+                "candlelit {} (CUDA support: {})",
+                env!("CARGO_PKG_VERSION"),
+                if cfg!(feature = "cuda") { "yes" } else { "no" }
+            );
+            println!("Run `candlelit lab` to open the lessons, or `candlelit --help` for every command.");
+            Ok(())
+        }
+        Some(Command::Kernel { connection_file }) => kernel::run(&connection_file),
+        Some(Command::Install(args)) => install::run(&args),
+        Some(Command::Lab(args)) => lab::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("candlelit: {message}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -1,0 +1,534 @@
+//! `candlelit kernel --connection-file F`: the Jupyter kernel, speaking messaging protocol 5.3 over ZeroMQ.
+//!
+//! Sockets, framing and HMAC-SHA256 signing come from `jupyter-zmq-client`, message types from `jupyter-protocol`.
+//! Four tasks serve the channels (heartbeat, shell, control, iopub) and one thread owns the [`Session`]:
+//! - quick shell requests (`kernel_info`, `is_complete`, `history`, `comm_info`) are answered at once, even while
+//!   the prelude is still loading or a cell runs;
+//! - `execute`, `complete` and `inspect` queue for the session thread, in arrival order;
+//! - `interrupt_request` on control (or SIGINT) asks the running cell to stop; `shutdown_request` ends the process.
+//!
+//! A message whose signature does not match the connection key is dropped and logged, never acted on.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use jupyter_protocol::{
+    CommInfoReply, CompleteReply, ErrorOutput, ExecuteInput, ExecuteReply, ExecuteResult, ExecutionCount,
+    HelpLink, HistoryEntry, HistoryReply, HistoryRequest, InspectReply, InterruptReply, IsCompleteReply,
+    IsCompleteReplyStatus, JupyterMessage, JupyterMessageContent, KernelInfoReply, LanguageInfo, Media,
+    ReplyError, ReplyStatus, ShutdownReply, Status, StreamContent,
+};
+use jupyter_zmq_client::{Connection, ConnectionInfo, RuntimeError};
+use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
+use zeromq::Socket as _;
+
+use crate::session::{self, Completeness, Interrupter, Options, Output, Session};
+
+/// Reads the connection file and serves until a `shutdown_request`.
+///
+/// # Errors
+/// When the connection file cannot be read or a socket cannot be bound.
+pub fn run(connection_file: &Path) -> Result<(), String> {
+    let text = std::fs::read_to_string(connection_file)
+        .map_err(|e| format!("cannot read the connection file {}: {e}", connection_file.display()))?;
+    let info: ConnectionInfo = serde_json::from_str(&text)
+        .map_err(|e| format!("{} is not a Jupyter connection file: {e}", connection_file.display()))?;
+    if !info.key.is_empty() && info.signature_scheme != "hmac-sha256" {
+        return Err(format!("unsupported signature scheme {:?}; use hmac-sha256", info.signature_scheme));
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(serve(info))
+}
+
+/// What the session thread sends back to the sockets.
+enum Outgoing {
+    Iopub(JupyterMessage),
+    Shell(JupyterMessage),
+}
+
+/// Work for the session thread.
+enum Job {
+    Execute(JupyterMessage),
+    Complete(JupyterMessage),
+    Inspect(JupyterMessage),
+}
+
+/// Inputs seen so far: `(execution count, code, text/plain of the result)`.
+type History = Arc<Mutex<Vec<(usize, String, String)>>>;
+
+async fn serve(info: ConnectionInfo) -> Result<(), String> {
+    let session_id = uuid::Uuid::new_v4().to_string();
+    let bind = |what: &str, e: RuntimeError| format!("cannot bind the {what} socket: {e}");
+    let shell = jupyter_zmq_client::create_kernel_shell_connection(&info, &session_id)
+        .await
+        .map_err(|e| bind("shell", e))?;
+    let control = jupyter_zmq_client::create_kernel_control_connection(&info, &session_id)
+        .await
+        .map_err(|e| bind("control", e))?;
+    let _stdin = jupyter_zmq_client::create_kernel_stdin_connection(&info, &session_id)
+        .await
+        .map_err(|e| bind("stdin", e))?;
+    let mut heartbeat =
+        jupyter_zmq_client::create_kernel_heartbeat_connection(&info).await.map_err(|e| bind("heartbeat", e))?;
+    let mut iopub_socket = zeromq::PubSocket::new();
+    iopub_socket.bind(&info.iopub_url()).await.map_err(|e| format!("iopub: {e}"))?;
+    let mut iopub = Connection::new(iopub_socket, &info.key, &session_id);
+
+    let (out_tx, mut out_rx) = unbounded_channel::<Outgoing>();
+    let (iopub_tx, mut iopub_rx) = unbounded_channel::<JupyterMessage>();
+    let history: History = Arc::default();
+    let interrupter: Arc<Mutex<Option<Interrupter>>> = Arc::default();
+    let jobs = start_session_thread(out_tx.clone(), Arc::clone(&history), Arc::clone(&interrupter));
+
+    tokio::spawn(async move {
+        while heartbeat.single_heartbeat().await.is_ok() {}
+    });
+    tokio::spawn(async move {
+        while let Some(message) = iopub_rx.recv().await {
+            if let Err(e) = iopub.send(message).await {
+                eprintln!("candlelit: could not publish on iopub: {e}");
+            }
+        }
+    });
+
+    let (mut shell_send, mut shell_recv) = shell.split();
+    let (shell_tx, mut shell_rx) = unbounded_channel::<JupyterMessage>();
+    tokio::spawn(async move {
+        while let Some(message) = shell_rx.recv().await {
+            if let Err(e) = shell_send.send(message).await {
+                eprintln!("candlelit: could not reply on shell: {e}");
+            }
+        }
+    });
+    // The session thread's messages go out in the order they were made.
+    {
+        let (iopub_tx, shell_tx) = (iopub_tx.clone(), shell_tx.clone());
+        tokio::spawn(async move {
+            while let Some(out) = out_rx.recv().await {
+                let _ = match out {
+                    Outgoing::Iopub(m) => iopub_tx.send(m).is_ok(),
+                    Outgoing::Shell(m) => shell_tx.send(m).is_ok(),
+                };
+            }
+        });
+    }
+
+    {
+        let interrupter = Arc::clone(&interrupter);
+        tokio::spawn(async move {
+            let Ok(mut sigint) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()) else {
+                return;
+            };
+            while sigint.recv().await.is_some() {
+                if let Some(i) = interrupter.lock().ok().and_then(|g| g.clone()) {
+                    i.interrupt();
+                }
+            }
+        });
+    }
+
+    let shell_task = {
+        let (iopub_tx, history, out_tx) = (iopub_tx.clone(), Arc::clone(&history), out_tx.clone());
+        tokio::spawn(async move {
+            loop {
+                let request = match shell_recv.read().await {
+                    Ok(m) => m,
+                    Err(e) => {
+                        log_rejected("shell", &e);
+                        continue;
+                    }
+                };
+                if let Some(reply) = quick_reply(&request, &history) {
+                    let _ = iopub_tx.send(Status::busy().as_child_of(&request));
+                    let _ = out_tx.send(Outgoing::Shell(reply));
+                    let _ = out_tx.send(Outgoing::Iopub(Status::idle().as_child_of(&request)));
+                    continue;
+                }
+                let job = match &request.content {
+                    JupyterMessageContent::ExecuteRequest(_) => Job::Execute(request),
+                    JupyterMessageContent::CompleteRequest(_) => Job::Complete(request),
+                    JupyterMessageContent::InspectRequest(_) => Job::Inspect(request),
+                    other => {
+                        eprintln!("candlelit: ignoring shell message {:?}", other.message_type());
+                        continue;
+                    }
+                };
+                if jobs.send(job).is_err() {
+                    break;
+                }
+            }
+        })
+    };
+
+    let (mut control_send, mut control_recv) = control.split();
+    loop {
+        let request = match control_recv.read().await {
+            Ok(m) => m,
+            Err(e) => {
+                log_rejected("control", &e);
+                continue;
+            }
+        };
+        let _ = iopub_tx.send(Status::busy().as_child_of(&request));
+        let reply = match &request.content {
+            JupyterMessageContent::InterruptRequest(_) => {
+                if let Some(i) = interrupter.lock().ok().and_then(|g| g.clone()) {
+                    i.interrupt();
+                }
+                Some(InterruptReply::new().as_child_of(&request))
+            }
+            JupyterMessageContent::ShutdownRequest(req) => {
+                let reply = ShutdownReply { restart: req.restart, status: ReplyStatus::Ok, error: None };
+                let _ = control_send.send(reply.as_child_of(&request)).await;
+                let _ = iopub_tx.send(Status::idle().as_child_of(&request));
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                shell_task.abort();
+                return Ok(());
+            }
+            _ => quick_reply(&request, &history),
+        };
+        if let Some(reply) = reply {
+            let _ = control_send.send(reply).await;
+        }
+        let _ = iopub_tx.send(Status::idle().as_child_of(&request));
+    }
+}
+
+fn log_rejected(channel: &str, error: &RuntimeError) {
+    match error {
+        RuntimeError::VerifyError(_) | RuntimeError::MissingHmac => {
+            eprintln!("candlelit: dropped a message on {channel} with a bad or missing signature")
+        }
+        other => eprintln!("candlelit: dropped a malformed message on {channel}: {other}"),
+    }
+}
+
+/// Replies that need no session: answered immediately, in any state.
+fn quick_reply(request: &JupyterMessage, history: &History) -> Option<JupyterMessage> {
+    Some(match &request.content {
+        JupyterMessageContent::KernelInfoRequest(_) => kernel_info().as_child_of(request),
+        JupyterMessageContent::IsCompleteRequest(req) => {
+            let reply = match session::completeness(&req.code) {
+                Completeness::Complete => IsCompleteReply::complete(),
+                Completeness::Invalid => IsCompleteReply::invalid(),
+                Completeness::Incomplete { indent } => IsCompleteReply::new(IsCompleteReplyStatus::Incomplete, indent),
+            };
+            reply.as_child_of(request)
+        }
+        JupyterMessageContent::CommInfoRequest(_) => {
+            CommInfoReply { status: ReplyStatus::Ok, comms: HashMap::new(), error: None }.as_child_of(request)
+        }
+        JupyterMessageContent::HistoryRequest(req) => {
+            let entries = history.lock().map(|h| h.clone()).unwrap_or_default();
+            HistoryReply::new(select_history(req, &entries)).as_child_of(request)
+        }
+        _ => return None,
+    })
+}
+
+fn select_history(request: &HistoryRequest, entries: &[(usize, String, String)]) -> Vec<HistoryEntry> {
+    let entry = |(n, input, output): &(usize, String, String), with_output: bool| {
+        if with_output {
+            HistoryEntry::InputOutput(1, *n, (input.clone(), output.clone()))
+        } else {
+            HistoryEntry::Input(1, *n, input.clone())
+        }
+    };
+    match request {
+        HistoryRequest::Tail { n, output, .. } => {
+            let n = usize::try_from(*n).unwrap_or(0);
+            entries[entries.len().saturating_sub(n)..].iter().map(|e| entry(e, *output)).collect()
+        }
+        HistoryRequest::Range { start, stop, output, .. } => {
+            let (start, stop) = (usize::try_from(*start).unwrap_or(0), usize::try_from(*stop).unwrap_or(0));
+            entries.iter().filter(|(n, ..)| *n >= start && (stop == 0 || *n < stop)).map(|e| entry(e, *output)).collect()
+        }
+        HistoryRequest::Search { pattern, unique, output, n, .. } => {
+            let mut seen = std::collections::HashSet::new();
+            let mut found: Vec<HistoryEntry> = entries
+                .iter()
+                .rev()
+                .filter(|(_, input, _)| glob_match(pattern, input))
+                .filter(|(_, input, _)| !*unique || seen.insert(input.clone()))
+                .map(|e| entry(e, *output))
+                .collect();
+            if let Ok(n) = usize::try_from(*n)
+                && n > 0
+            {
+                found.truncate(n);
+            }
+            found.reverse();
+            found
+        }
+    }
+}
+
+/// IPython-style history search: `*` matches any text, `?` one character.
+fn glob_match(pattern: &str, text: &str) -> bool {
+    fn go(p: &[char], t: &[char]) -> bool {
+        match p.split_first() {
+            None => t.is_empty(),
+            Some(('*', rest)) => (0..=t.len()).any(|i| go(rest, &t[i..])),
+            Some(('?', rest)) => !t.is_empty() && go(rest, &t[1..]),
+            Some((c, rest)) => t.first() == Some(c) && go(rest, &t[1..]),
+        }
+    }
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    go(&p, &t)
+}
+
+fn kernel_info() -> KernelInfoReply {
+    KernelInfoReply {
+        status: ReplyStatus::Ok,
+        protocol_version: "5.3".into(),
+        implementation: "candlelit".into(),
+        implementation_version: env!("CARGO_PKG_VERSION").into(),
+        language_info: LanguageInfo {
+            name: "rust".into(),
+            version: rustc_version(),
+            mimetype: Some("text/rust".into()),
+            file_extension: Some(".rs".into()),
+            pygments_lexer: Some("rust".into()),
+            codemirror_mode: Some(jupyter_protocol::CodeMirrorMode::Simple("rust".into())),
+            nbconvert_exporter: Some("script".into()),
+        },
+        banner: format!(
+            "candlelit {} — Rust with Candle's teaching prelude (use candlelit::prelude::* is already in scope).",
+            env!("CARGO_PKG_VERSION")
+        ),
+        help_links: vec![
+            HelpLink { text: "Candle".into(), url: "https://docs.rs/candle-core".into() },
+            HelpLink { text: "The Rust book".into(), url: "https://doc.rust-lang.org/book/".into() },
+        ],
+        debugger: false,
+        error: None,
+    }
+}
+
+fn rustc_version() -> String {
+    static VERSION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    VERSION
+        .get_or_init(|| {
+            std::process::Command::new("rustc")
+                .arg("--version")
+                .output()
+                .ok()
+                .and_then(|o| String::from_utf8(o.stdout).ok())
+                .and_then(|s| s.split_whitespace().nth(1).map(str::to_string))
+                .unwrap_or_else(|| "unknown".into())
+        })
+        .clone()
+}
+
+/// Starts the thread that owns the session; returns where to send it work.
+fn start_session_thread(
+    out: UnboundedSender<Outgoing>,
+    history: History,
+    interrupter: Arc<Mutex<Option<Interrupter>>>,
+) -> std::sync::mpsc::Sender<Job> {
+    let (jobs_tx, jobs_rx) = std::sync::mpsc::channel::<Job>();
+    std::thread::spawn(move || {
+        let session = Session::start(Options::from_env());
+        if let (Ok(s), Ok(mut slot)) = (&session, interrupter.lock()) {
+            *slot = Some(s.interrupter());
+        }
+        if let Err(e) = &session {
+            eprintln!("candlelit: {e}");
+        }
+        let mut worker = Worker { session, out, history, count: 0 };
+        while let Ok(job) = jobs_rx.recv() {
+            let failed = worker.handle(job);
+            if failed {
+                // Like ipykernel: requests queued before a failing cell are aborted, not run on a broken state.
+                while let Ok(job) = jobs_rx.try_recv() {
+                    match job {
+                        Job::Execute(request) => worker.abort(&request),
+                        other => {
+                            worker.handle(other);
+                        }
+                    }
+                }
+            }
+        }
+    });
+    jobs_tx
+}
+
+struct Worker {
+    session: Result<Session, String>,
+    out: UnboundedSender<Outgoing>,
+    history: History,
+    count: usize,
+}
+
+impl Worker {
+    fn iopub(&self, message: JupyterMessage) {
+        let _ = self.out.send(Outgoing::Iopub(message));
+    }
+
+    fn reply(&self, message: JupyterMessage) {
+        let _ = self.out.send(Outgoing::Shell(message));
+    }
+
+    /// Handles one job between busy and idle; returns whether an execute with `stop_on_error` failed.
+    fn handle(&mut self, job: Job) -> bool {
+        let request = match &job {
+            Job::Execute(r) | Job::Complete(r) | Job::Inspect(r) => r.clone(),
+        };
+        self.iopub(Status::busy().as_child_of(&request));
+        let failed = match job {
+            Job::Execute(request) => self.execute(&request),
+            Job::Complete(request) => {
+                self.complete(&request);
+                false
+            }
+            Job::Inspect(request) => {
+                self.inspect(&request);
+                false
+            }
+        };
+        self.iopub(Status::idle().as_child_of(&request));
+        failed
+    }
+
+    fn abort(&self, request: &JupyterMessage) {
+        self.iopub(Status::busy().as_child_of(request));
+        let reply = ExecuteReply {
+            status: ReplyStatus::Aborted,
+            execution_count: ExecutionCount::new(self.count),
+            ..ExecuteReply::default()
+        };
+        self.reply(reply.as_child_of(request));
+        self.iopub(Status::idle().as_child_of(request));
+    }
+
+    fn execute(&mut self, request: &JupyterMessage) -> bool {
+        let JupyterMessageContent::ExecuteRequest(req) = &request.content else { return false };
+        let silent = req.silent;
+        if !silent {
+            self.count += 1;
+        }
+        let count = ExecutionCount::new(self.count);
+        if !silent {
+            self.iopub(ExecuteInput { code: req.code.clone(), execution_count: count }.as_child_of(request));
+        }
+        let mut error: Option<session::CellError> = None;
+        let mut result_text = String::new();
+        let out = self.out.clone();
+        let publish = |message: JupyterMessage| {
+            if !silent {
+                let _ = out.send(Outgoing::Iopub(message));
+            }
+        };
+        match &mut self.session {
+            Ok(session) => {
+                session.execute(&req.code, &mut |output| match output {
+                    Output::Stdout(text) => publish(StreamContent::stdout(&text).as_child_of(request)),
+                    Output::Stderr(text) => publish(StreamContent::stderr(&text).as_child_of(request)),
+                    Output::Result(bundle) => {
+                        result_text = bundle.iter().find(|(m, _)| m == "text/plain").map(|(_, d)| d.clone()).unwrap_or_default();
+                        publish(ExecuteResult::new(count, media(&bundle)).as_child_of(request));
+                    }
+                    Output::Error(e) => error = Some(e),
+                });
+            }
+            Err(message) => {
+                error = Some(session::CellError {
+                    kind: session::ErrorKind::Restarted,
+                    ename: "PreludeError".into(),
+                    evalue: message.clone(),
+                    hint: None,
+                    details: String::new(),
+                });
+            }
+        }
+        if req.store_history && !silent
+            && let Ok(mut h) = self.history.lock()
+        {
+            h.push((self.count, req.code.clone(), result_text));
+        }
+        match error {
+            None => {
+                self.reply(ExecuteReply { execution_count: count, ..ExecuteReply::default() }.as_child_of(request));
+                false
+            }
+            Some(e) => {
+                let (ename, evalue, traceback) = (e.ename.clone(), e.evalue.clone(), e.traceback());
+                publish(ErrorOutput { ename: ename.clone(), evalue: evalue.clone(), traceback: traceback.clone() }.as_child_of(request));
+                let reply = ExecuteReply {
+                    status: ReplyStatus::Error,
+                    execution_count: count,
+                    error: Some(Box::new(ReplyError { ename, evalue, traceback })),
+                    ..ExecuteReply::default()
+                };
+                self.reply(reply.as_child_of(request));
+                req.stop_on_error
+            }
+        }
+    }
+
+    fn complete(&mut self, request: &JupyterMessage) {
+        let JupyterMessageContent::CompleteRequest(req) = &request.content else { return };
+        let found = match &mut self.session {
+            Ok(session) => session.complete(&req.code, req.cursor_pos),
+            Err(_) => session::Completions { matches: Vec::new(), start: req.cursor_pos, end: req.cursor_pos },
+        };
+        let reply = CompleteReply {
+            matches: found.matches,
+            cursor_start: found.start,
+            cursor_end: found.end,
+            ..CompleteReply::default()
+        };
+        self.reply(reply.as_child_of(request));
+    }
+
+    fn inspect(&mut self, request: &JupyterMessage) {
+        let JupyterMessageContent::InspectRequest(req) = &request.content else { return };
+        let found = match &mut self.session {
+            Ok(session) => session.inspect(&req.code, req.cursor_pos),
+            Err(_) => None,
+        };
+        let reply = match found {
+            Some(text) => InspectReply {
+                found: true,
+                data: media(&[("text/plain".to_string(), text)]),
+                ..InspectReply::default()
+            },
+            None => InspectReply::default(),
+        };
+        self.reply(reply.as_child_of(request));
+    }
+}
+
+/// A mime bundle as `jupyter-protocol`'s `Media`.
+fn media(bundle: &[(String, String)]) -> Media {
+    let map: serde_json::Map<String, serde_json::Value> =
+        bundle.iter().map(|(m, d)| (m.clone(), serde_json::Value::String(d.clone()))).collect();
+    serde_json::from_value(serde_json::Value::Object(map)).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_search_uses_glob_patterns() {
+        assert!(glob_match("let x*", "let x = 1;"));
+        assert!(glob_match("*matmul*", "a.matmul(&b)?"));
+        assert!(!glob_match("let y*", "let x = 1;"));
+        assert!(glob_match("a?c", "abc"));
+    }
+
+    #[test]
+    fn media_keeps_every_mime_type() {
+        let m = media(&[("image/svg+xml".into(), "<svg/>".into()), ("text/plain".into(), "Figure".into())]);
+        let json = serde_json::to_value(&m).unwrap_or_default();
+        assert_eq!(json["image/svg+xml"], "<svg/>");
+        assert_eq!(json["text/plain"], "Figure");
+    }
+}

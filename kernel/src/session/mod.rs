@@ -1,0 +1,604 @@
+//! The evaluation session behind every front end: an evcxr context with the prelude loaded, whose cells come back
+//! as typed [`Output`]s.
+//!
+//! evcxr compiles each cell into a small library and runs it in a child process that keeps the variables. The
+//! session adds what a learner needs on top:
+//! - the prelude (`:dep candlelit`, `use candlelit::prelude::*`) is loaded before the first cell, from a compile
+//!   folder that persists under `$CANDLELIT_CACHE`, with Candle and the prelude built optimised and cells built for
+//!   quick compiles;
+//! - cells are instrumented ([`instrument`]) so that an interrupt stops them at the next loop iteration and keeps
+//!   every variable, and a failed `?` reports the prelude's hint instead of a backtrace;
+//! - when a cell ignores an interrupt for [`Options::interrupt_grace`], the child process is killed and restarted,
+//!   and the cell's error says that the variables are gone and the prelude is loaded again.
+
+mod completeness;
+mod instrument;
+mod slot;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender, select};
+
+pub use completeness::{Completeness, check as completeness};
+pub use instrument::instrument;
+
+use candlelit::cell::{ERROR_MARKER, INTERRUPTED_MARKER, PANIC_MARKER, REPORTED, RUNNING_MARKER};
+
+/// One rich value: `(mime type, data)` pairs, richest first (`image/png` data is base64).
+pub type MimeBundle = Vec<(String, String)>;
+
+/// Something a cell produced, in the order it happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Text the cell printed on standard output.
+    Stdout(String),
+    /// Text the cell printed on standard error (compiler warnings included).
+    Stderr(String),
+    /// The value of the cell's final expression.
+    Result(MimeBundle),
+    /// The cell failed; always the last output of a cell.
+    Error(CellError),
+}
+
+/// How a cell failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// rustc rejected the cell; nothing ran.
+    Compile,
+    /// A `?` returned an error.
+    Runtime,
+    /// The cell panicked.
+    Panic,
+    /// The cell was stopped by an interrupt; variables from earlier cells are kept.
+    Interrupted,
+    /// The process running cells ended (killed after an ignored interrupt, or crashed); variables are gone.
+    Restarted,
+}
+
+/// A failed cell, ready to show: `ename: evalue`, an optional hint, and details (compiler diagnostics).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CellError {
+    /// What went wrong.
+    pub kind: ErrorKind,
+    /// A short name, like Jupyter's `ename` (`CompileError`, `ShapeError`, `Panic`, `KeyboardInterrupt`, ...).
+    pub ename: String,
+    /// The message, without backtrace noise.
+    pub evalue: String,
+    /// What to try, when the prelude knows.
+    pub hint: Option<String>,
+    /// Further lines (compiler diagnostics with the cell's code), may be empty.
+    pub details: String,
+}
+
+impl CellError {
+    fn new(kind: ErrorKind, ename: &str, evalue: impl Into<String>) -> Self {
+        CellError { kind, ename: ename.to_string(), evalue: evalue.into(), hint: None, details: String::new() }
+    }
+
+    /// The error as plain text, the way a learner reads it.
+    pub fn to_text(&self) -> String {
+        let mut text = if self.details.is_empty() {
+            format!("{}: {}", self.ename, self.evalue)
+        } else {
+            self.details.trim_end().to_string()
+        };
+        if let Some(hint) = &self.hint {
+            text.push_str(&format!("\nhint: {hint}"));
+        }
+        text
+    }
+
+    /// The error as Jupyter traceback lines (ANSI colours allowed), one entry per line.
+    pub fn traceback(&self) -> Vec<String> {
+        let mut lines: Vec<String> = Vec::new();
+        if self.details.is_empty() {
+            lines.push(format!("\x1b[0;31m{}\x1b[0m: {}", self.ename, self.evalue));
+        } else {
+            lines.extend(self.details.trim_end().lines().map(str::to_string));
+        }
+        if let Some(hint) = &self.hint {
+            lines.push(format!("\x1b[0;32mhint\x1b[0m: {hint}"));
+        }
+        lines
+    }
+}
+
+/// Completions at a cursor, with the range (in characters) they replace.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Completions {
+    /// Candidate texts.
+    pub matches: Vec<String>,
+    /// First character replaced.
+    pub start: usize,
+    /// One past the last character replaced.
+    pub end: usize,
+}
+
+/// How a session is set up; [`Options::from_env`] gives the defaults.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Persistent compile cache (`$CANDLELIT_CACHE`).
+    pub cache: PathBuf,
+    /// The prelude crate's folder.
+    pub prelude: PathBuf,
+    /// Cargo features of the prelude (`cuda` when this binary was built with it).
+    pub features: Vec<String>,
+    /// How long a cell may ignore an interrupt before its process is restarted (`$CANDLELIT_INTERRUPT_GRACE`, s).
+    pub interrupt_grace: Duration,
+    /// Tell cargo not to touch the network (`$CANDLELIT_OFFLINE=0` turns it off).
+    pub offline: bool,
+}
+
+impl Options {
+    /// Defaults from the environment and from how this binary was built.
+    pub fn from_env() -> Self {
+        let grace = std::env::var("CANDLELIT_INTERRUPT_GRACE").ok().and_then(|s| s.parse::<f64>().ok());
+        Options {
+            cache: crate::paths::cache(),
+            prelude: crate::paths::prelude_source(),
+            features: if cfg!(feature = "cuda") { vec!["cuda".to_string()] } else { Vec::new() },
+            interrupt_grace: Duration::from_secs_f64(grace.unwrap_or(5.0).max(0.1)),
+            offline: std::env::var("CANDLELIT_OFFLINE").map_or(true, |v| v != "0"),
+        }
+    }
+
+    /// The cache folder for this prelude and feature set (CPU and CUDA builds never share compiled code).
+    pub fn slot_root(&self) -> PathBuf {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.prelude.hash(&mut hasher);
+        self.features.hash(&mut hasher);
+        let flavour = if self.features.is_empty() { "cpu".to_string() } else { self.features.join("-") };
+        self.cache.join("sessions").join(format!("{flavour}-{:012x}", hasher.finish() & 0xffff_ffff_ffff))
+    }
+
+    fn init_cell(&self) -> String {
+        let features = self.features.iter().map(|f| format!("{f:?}")).collect::<Vec<_>>().join(", ");
+        format!(
+            ":opt 0\n:offline {}\n\
+             :dep candlelit = {{ path = {:?}, features = [{features}] }}\n\
+             use candlelit::prelude::*;\n",
+            u8::from(self.offline),
+            self.prelude.display().to_string(),
+        )
+    }
+}
+
+/// Lets another thread interrupt the running cell (Jupyter's `interrupt_request`, Ctrl-C in the REPL).
+#[derive(Clone)]
+pub struct Interrupter {
+    control: Arc<Control>,
+}
+
+struct Control {
+    process: Arc<Mutex<std::process::Child>>,
+    /// Number of the cell being executed, 0 when idle.
+    cell: AtomicU64,
+    /// The running cell's code has started (compilation is over).
+    running: AtomicBool,
+    /// An interrupt arrived while the cell was still compiling.
+    pending: AtomicBool,
+    /// The child was killed because a cell ignored an interrupt.
+    killed: AtomicBool,
+    grace: Duration,
+}
+
+impl Interrupter {
+    /// Asks the running cell to stop. Returns `false` when no cell is running.
+    pub fn interrupt(&self) -> bool {
+        let cell = self.control.cell.load(Ordering::SeqCst);
+        if cell == 0 {
+            return false;
+        }
+        if self.control.running.load(Ordering::SeqCst) {
+            self.control.signal(cell);
+        } else {
+            self.control.pending.store(true, Ordering::SeqCst);
+        }
+        true
+    }
+}
+
+impl Control {
+    fn pid(&self) -> Option<i32> {
+        let child = self.process.lock().ok()?;
+        i32::try_from(child.id()).ok()
+    }
+
+    /// Sends SIGINT to the cell's process, and SIGKILL if the same cell is still running after the grace period.
+    fn signal(self: &Arc<Self>, cell: u64) {
+        let Some(pid) = self.pid() else { return };
+        send_signal(pid, libc::SIGINT);
+        let control = Arc::clone(self);
+        std::thread::spawn(move || {
+            std::thread::sleep(control.grace);
+            if control.cell.load(Ordering::SeqCst) == cell && control.pid() == Some(pid) {
+                control.killed.store(true, Ordering::SeqCst);
+                send_signal(pid, libc::SIGKILL);
+            }
+        });
+    }
+}
+
+fn send_signal(pid: i32, signal: i32) {
+    // SAFETY: kill(2) has no memory-safety requirements; a stale pid at worst signals nothing.
+    unsafe {
+        libc::kill(pid, signal);
+    }
+}
+
+enum Request {
+    Execute(String, Sender<Result<evcxr::EvalOutputs, evcxr::Error>>),
+    Complete(String, usize, Sender<Option<evcxr::Completions>>),
+    Hover(String, usize, Sender<Option<String>>),
+}
+
+/// A running evaluation session; see the module docs.
+pub struct Session {
+    requests: Sender<Request>,
+    stdout: Receiver<String>,
+    stderr: Receiver<String>,
+    control: Arc<Control>,
+    options: Options,
+    cells: u64,
+    _slot: slot::Slot,
+}
+
+impl Session {
+    /// Starts evcxr in a compile folder from the cache and loads the prelude. The first start on a machine compiles
+    /// Candle (minutes); later starts reuse the cache (seconds).
+    ///
+    /// # Errors
+    /// A learner-readable message when evcxr cannot start or the prelude does not load.
+    pub fn start(options: Options) -> Result<Session, String> {
+        let root = options.slot_root();
+        let slot = slot::acquire(&root, &options.prelude.join("Cargo.lock"))
+            .map_err(|e| format!("candlelit could not use its compile cache at {}: {e}", root.display()))?;
+        let (requests, inbox) = crossbeam_channel::unbounded();
+        let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
+        let dir = slot.dir.clone();
+        std::thread::Builder::new()
+            .name("candlelit-evcxr".into())
+            .spawn(move || worker(dir, ready_tx, inbox))
+            .map_err(|e| format!("candlelit could not start its evaluation thread: {e}"))?;
+        let (stdout, stderr, process) = ready_rx
+            .recv()
+            .map_err(|_| "the evaluation thread stopped while starting".to_string())?
+            .map_err(|e| format!("evcxr could not start: {e}"))?;
+        let control = Arc::new(Control {
+            process,
+            cell: AtomicU64::new(0),
+            running: AtomicBool::new(false),
+            pending: AtomicBool::new(false),
+            killed: AtomicBool::new(false),
+            grace: options.interrupt_grace,
+        });
+        let mut session = Session { requests, stdout, stderr, control, options, cells: 0, _slot: slot };
+        session.load_prelude()?;
+        Ok(session)
+    }
+
+    fn load_prelude(&mut self) -> Result<(), String> {
+        let init = self.options.init_cell();
+        let mut problems = String::new();
+        let ok = self.run(&init, None, &mut |out| match out {
+            Output::Error(e) => problems.push_str(&e.to_text()),
+            Output::Stderr(text) => problems.push_str(&text),
+            _ => {}
+        });
+        // Hooks go in a cell of their own: `install` must run in the child after every (re)start.
+        let hooks = "candlelit::cell::install().expect(\"installing the interrupt handler\");";
+        if ok && self.run(hooks, None, &mut |out| {
+            if let Output::Error(e) = out {
+                problems.push_str(&e.to_text());
+            }
+        }) {
+            return Ok(());
+        }
+        Err(format!(
+            "candlelit could not load its prelude from {}.\n{problems}\n\
+             Check that `cargo build` works in that folder, then restart the kernel.",
+            self.options.prelude.display()
+        ))
+    }
+
+    /// An [`Interrupter`] for this session, to use from another thread.
+    pub fn interrupter(&self) -> Interrupter {
+        Interrupter { control: Arc::clone(&self.control) }
+    }
+
+    /// Runs one cell, passing its outputs to `sink` as they happen. Returns whether it succeeded; on failure the
+    /// last output was an [`Output::Error`].
+    pub fn execute(&mut self, code: &str, sink: &mut dyn FnMut(Output)) -> bool {
+        let instrumented = instrument(code).filter(|_| !code.trim_start().starts_with(':'));
+        match instrumented {
+            Some(fast) => {
+                let mut compile_error = None;
+                let ok = self.run(&fast, Some(code), &mut |out| match out {
+                    Output::Error(e) if e.kind == ErrorKind::Compile => compile_error = Some(e),
+                    other => sink(other),
+                });
+                if compile_error.is_none() {
+                    return ok;
+                }
+                // Show rustc's verdict on the learner's own code, not on the instrumented copy (and run it as
+                // written if only the instrumentation failed to compile).
+                self.run(code, None, sink)
+            }
+            None => self.run(code, None, sink),
+        }
+    }
+
+    /// Sends `code` to evcxr and turns what comes back into outputs.
+    fn run(&mut self, code: &str, original: Option<&str>, sink: &mut dyn FnMut(Output)) -> bool {
+        self.cells += 1;
+        let control = Arc::clone(&self.control);
+        control.running.store(original.is_none(), Ordering::SeqCst);
+        control.pending.store(false, Ordering::SeqCst);
+        control.killed.store(false, Ordering::SeqCst);
+        control.cell.store(self.cells, Ordering::SeqCst);
+        let (reply_tx, reply_rx) = crossbeam_channel::bounded(1);
+        if self.requests.send(Request::Execute(code.to_string(), reply_tx)).is_err() {
+            control.cell.store(0, Ordering::SeqCst);
+            sink(Output::Error(CellError::new(ErrorKind::Restarted, "SessionError", "the evaluation thread stopped")));
+            return false;
+        }
+        let mut reader = Reader::default();
+        let reply = loop {
+            select! {
+                recv(self.stdout) -> line => if let Ok(line) = line { reader.stdout(&line, &control, sink) },
+                recv(self.stderr) -> line => if let Ok(line) = line { reader.stderr(&line, sink) },
+                recv(reply_rx) -> reply => break reply,
+            }
+        };
+        // Lines printed just before the cell ended may still be on their way.
+        while let Ok(line) = self.stdout.try_recv() {
+            reader.stdout(&line, &control, sink);
+        }
+        while let Ok(line) = self.stderr.recv_timeout(Duration::from_millis(20)) {
+            reader.stderr(&line, sink);
+        }
+        control.cell.store(0, Ordering::SeqCst);
+        control.running.store(false, Ordering::SeqCst);
+        let killed = control.killed.swap(false, Ordering::SeqCst);
+        let reply = reply.unwrap_or_else(|_| Err(evcxr::Error::Message("the evaluation thread stopped".into())));
+        match reply {
+            Ok(outputs) => {
+                if let Some(error) = reader.error {
+                    sink(Output::Error(error));
+                    return false;
+                }
+                let bundle = bundle_of(&outputs);
+                if !bundle.is_empty() {
+                    sink(Output::Result(bundle));
+                }
+                true
+            }
+            Err(evcxr::Error::CompilationErrors(errors)) => {
+                sink(Output::Error(compile_error(&errors, original.unwrap_or(code))));
+                false
+            }
+            Err(evcxr::Error::SubprocessTerminated(status)) => {
+                let reload = self.reload_after_restart();
+                let message = if killed {
+                    format!(
+                        "The cell ignored the interrupt for {:.0} s, so candlelit restarted the Rust process. \
+                         All variables are gone; {reload}",
+                        self.options.interrupt_grace.as_secs_f64()
+                    )
+                } else {
+                    format!(
+                        "The Rust process running your cells stopped ({}). All variables are gone; {reload}",
+                        status.trim().lines().last().unwrap_or("no status")
+                    )
+                };
+                let mut error = CellError::new(ErrorKind::Restarted, "KernelRestarted", message);
+                error.hint = Some("run the cells above this one again to recreate your variables".into());
+                sink(Output::Error(error));
+                false
+            }
+            Err(other) => {
+                sink(Output::Error(CellError::new(ErrorKind::Runtime, "EvaluationError", other.to_string())));
+                false
+            }
+        }
+    }
+
+    fn reload_after_restart(&mut self) -> &'static str {
+        let hooks = "candlelit::cell::install().expect(\"installing the interrupt handler\");";
+        if self.run(hooks, None, &mut |_| {}) { "the prelude is loaded again." } else { "reloading the prelude failed." }
+    }
+
+    /// Completions for `code` with the cursor at character `cursor`.
+    pub fn complete(&mut self, code: &str, cursor: usize) -> Completions {
+        let byte = char_to_byte(code, cursor);
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let found = self.requests.send(Request::Complete(code.to_string(), byte, tx)).ok().and_then(|()| rx.recv().ok());
+        match found.flatten() {
+            Some(c) => Completions {
+                matches: c.completions.into_iter().map(|c| c.code).collect(),
+                start: byte_to_char(code, c.start_offset),
+                end: byte_to_char(code, c.end_offset),
+            },
+            None => Completions { matches: Vec::new(), start: cursor, end: cursor },
+        }
+    }
+
+    /// What is known about the name under the cursor (its type or signature and docs), as Markdown-ish text.
+    pub fn inspect(&mut self, code: &str, cursor: usize) -> Option<String> {
+        let byte = char_to_byte(code, cursor);
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.requests.send(Request::Hover(code.to_string(), byte, tx)).ok()?;
+        rx.recv().ok().flatten().filter(|text| !text.trim().is_empty())
+    }
+}
+
+/// Sorts what the child prints into outputs and remembers how the cell ended.
+#[derive(Default)]
+struct Reader {
+    error: Option<CellError>,
+}
+
+impl Reader {
+    fn stdout(&mut self, line: &str, control: &Arc<Control>, sink: &mut dyn FnMut(Output)) {
+        if line == RUNNING_MARKER {
+            control.running.store(true, Ordering::SeqCst);
+            if control.pending.swap(false, Ordering::SeqCst) {
+                control.signal(control.cell.load(Ordering::SeqCst));
+            }
+        } else if line == INTERRUPTED_MARKER {
+            let mut error = CellError::new(
+                ErrorKind::Interrupted,
+                "KeyboardInterrupt",
+                "the cell was interrupted; variables from earlier cells are kept",
+            );
+            error.hint = Some("variables this cell was creating were not saved".into());
+            self.error.get_or_insert(error);
+        } else if let Some(json) = line.strip_prefix(PANIC_MARKER) {
+            let value: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
+            let message = value["message"].as_str().unwrap_or("the cell panicked").to_string();
+            let mut error = CellError::new(ErrorKind::Panic, "Panic", message);
+            error.hint = Some("a panic stops the cell; variables from earlier cells are kept".into());
+            self.error.get_or_insert(error);
+        } else if let Some(json) = line.strip_prefix(ERROR_MARKER) {
+            let value: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
+            let mut error = CellError::new(
+                ErrorKind::Runtime,
+                value["ename"].as_str().unwrap_or("Error"),
+                value["message"].as_str().unwrap_or("the cell failed"),
+            );
+            error.hint = value["hint"].as_str().map(str::to_string);
+            self.error.get_or_insert(error);
+        } else {
+            sink(Output::Stdout(format!("{line}\n")));
+        }
+    }
+
+    fn stderr(&mut self, line: &str, sink: &mut dyn FnMut(Output)) {
+        if line != REPORTED {
+            sink(Output::Stderr(format!("{line}\n")));
+        }
+    }
+}
+
+/// The final value's mime bundle, richest first, without evcxr's empty entries.
+fn bundle_of(outputs: &evcxr::EvalOutputs) -> MimeBundle {
+    const ORDER: [&str; 5] = ["image/png", "image/svg+xml", "text/html", "text/markdown", "text/plain"];
+    let mut bundle: MimeBundle = outputs
+        .content_by_mime_type
+        .iter()
+        .filter(|(_, data)| !data.is_empty())
+        .map(|(mime, data)| (mime.clone(), data.clone()))
+        .collect();
+    bundle.sort_by_key(|(mime, _)| ORDER.iter().position(|m| m == mime).unwrap_or(ORDER.len()));
+    bundle
+}
+
+/// rustc's errors, shown against the learner's own lines.
+fn compile_error(errors: &[evcxr::CompilationError], code: &str) -> CellError {
+    let lines: Vec<&str> = code.lines().collect();
+    let mut details = String::new();
+    for error in errors {
+        let head = match error.code() {
+            Some(code) => format!("error[{code}]: {}", error.message()),
+            None => format!("error: {}", error.message()),
+        };
+        details.push_str(&format!("\x1b[1;31m{head}\x1b[0m\n"));
+        for spanned in error.spanned_messages() {
+            let Some(span) = spanned.span else { continue };
+            let Some(text) = lines.get(span.start_line.saturating_sub(1)) else { continue };
+            let number = span.start_line.to_string();
+            let pad = " ".repeat(number.len());
+            let width = if span.end_line == span.start_line {
+                span.end_column.saturating_sub(span.start_column).max(1)
+            } else {
+                text.chars().count().saturating_sub(span.start_column - 1).max(1)
+            };
+            details.push_str(&format!("{pad} |\n{number} | {text}\n"));
+            details.push_str(&format!(
+                "{pad} | {}\x1b[1;31m{}\x1b[0m {}\n",
+                " ".repeat(span.start_column.saturating_sub(1)),
+                if spanned.is_primary { "^".repeat(width) } else { "-".repeat(width) },
+                spanned.label
+            ));
+        }
+        for help in error.help() {
+            details.push_str(&format!("= help: {help}\n"));
+        }
+        if let Some(extra) = error.evcxr_extra_hint() {
+            details.push_str(&format!("= note: {extra}\n"));
+        }
+    }
+    let first = errors.first().map(|e| e.message()).unwrap_or_else(|| "the cell does not compile".into());
+    let mut error = CellError::new(ErrorKind::Compile, "CompileError", first);
+    error.details = details;
+    error
+}
+
+fn char_to_byte(text: &str, chars: usize) -> usize {
+    text.char_indices().nth(chars).map_or(text.len(), |(i, _)| i)
+}
+
+fn byte_to_char(text: &str, byte: usize) -> usize {
+    text.get(..byte.min(text.len())).map_or(0, |prefix| prefix.chars().count())
+}
+
+type Ready = Result<(Receiver<String>, Receiver<String>, Arc<Mutex<std::process::Child>>), String>;
+
+/// `LD_LIBRARY_PATH` with the toolchain's `libstd` in front. evcxr moves each compiled cell up one folder after
+/// linking, which breaks rustc's `$ORIGIN`-relative rpath to `libstd` when the cache and the toolchain share a
+/// parent (both under `$HOME`); the child then finds `libstd` through this path instead.
+fn rust_library_path() -> Option<std::ffi::OsString> {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("rustc").args(args).output().ok()?;
+        String::from_utf8(out.stdout).ok()
+    };
+    let sysroot = PathBuf::from(run(&["--print", "sysroot"])?.trim());
+    let host = run(&["-vV"])?.lines().find_map(|l| l.strip_prefix("host: ").map(str::to_string))?;
+    let mut paths = vec![sysroot.join("lib").join("rustlib").join(host).join("lib")];
+    if let Some(existing) = std::env::var_os("LD_LIBRARY_PATH") {
+        paths.extend(std::env::split_paths(&existing));
+    }
+    std::env::join_paths(paths).ok()
+}
+
+/// Owns the evcxr context (which must stay on one thread) and serves requests.
+fn worker(dir: PathBuf, ready: Sender<Ready>, inbox: Receiver<Request>) {
+    // SAFETY: std serialises its own environment reads and writes; no foreign code reads the environment on
+    // another thread at this point (the session is started before any cell runs). evcxr reads EVCXR_TMPDIR when
+    // the context is created, and the child inherits RUST_LIB_BACKTRACE (no backtrace capture in Candle errors).
+    let library_path = rust_library_path();
+    unsafe {
+        std::env::set_var("EVCXR_TMPDIR", &dir);
+        std::env::set_var("RUST_LIB_BACKTRACE", "0");
+        if let Some(path) = library_path {
+            std::env::set_var("LD_LIBRARY_PATH", path);
+        }
+    }
+    let (mut context, outputs) = match evcxr::CommandContext::new() {
+        Ok(pair) => pair,
+        Err(error) => {
+            let _ = ready.send(Err(error.to_string()));
+            return;
+        }
+    };
+    if ready.send(Ok((outputs.stdout, outputs.stderr, context.process_handle()))).is_err() {
+        return;
+    }
+    for request in inbox {
+        match request {
+            Request::Execute(code, reply) => {
+                let _ = reply.send(context.execute(&code));
+            }
+            Request::Complete(code, at, reply) => {
+                let _ = reply.send(context.completions(&code, at).ok());
+            }
+            Request::Hover(code, at, reply) => {
+                let _ = reply.send(context.hover_at(&code, at).ok().map(|(text, _)| text));
+            }
+        }
+    }
+}

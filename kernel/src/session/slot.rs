@@ -1,0 +1,109 @@
+//! A compile folder for one session, taken from a pool of persistent folders under the cache.
+//!
+//! evcxr compiles every cell in one folder whose `target/` holds the compiled prelude and Candle. Keeping that
+//! folder between runs is what makes a second start fast; locking it lets two kernels run side by side, each in its
+//! own folder. A new folder starts from hard links to a warm one's `target/`, so it is warm too.
+
+use std::fs::{self, File};
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Profile settings for everything but the cell: Candle and the prelude run as fast as in a release build, while
+/// the cell itself compiles at `opt-level = 0` for quick turnaround. Cargo reads this from the parent folder of
+/// every slot (evcxr rewrites the slot's own `.cargo/config.toml`).
+const CARGO_CONFIG: &str = "\
+# Written by candlelit: dependencies of notebook cells are always optimised.
+[profile.dev.package.\"*\"]
+opt-level = 3
+debug-assertions = false
+overflow-checks = false
+";
+
+/// A locked compile folder; the lock is released when this is dropped.
+#[derive(Debug)]
+pub struct Slot {
+    /// The folder evcxr compiles in (`EVCXR_TMPDIR`).
+    pub dir: PathBuf,
+    _lock: File,
+}
+
+/// Takes the first free slot under `root` (creating it), seeding a new one from a warm sibling.
+pub fn acquire(root: &Path, lockfile: &Path) -> io::Result<Slot> {
+    fs::create_dir_all(root.join(".cargo"))?;
+    let config = root.join(".cargo").join("config.toml");
+    if fs::read_to_string(&config).ok().as_deref() != Some(CARGO_CONFIG) {
+        fs::write(&config, CARGO_CONFIG)?;
+    }
+    for index in 0..64 {
+        let dir = root.join(format!("slot-{index}"));
+        let lock = File::create(root.join(format!("slot-{index}.lock")))?;
+        match lock.try_lock() {
+            Ok(()) => {
+                fs::create_dir_all(&dir)?;
+                if !dir.join("target").exists() {
+                    seed_from_warm_sibling(root, &dir);
+                }
+                if !dir.join("Cargo.lock").exists() && lockfile.exists() {
+                    fs::copy(lockfile, dir.join("Cargo.lock"))?;
+                }
+                return Ok(Slot { dir, _lock: lock });
+            }
+            Err(fs::TryLockError::WouldBlock) => continue,
+            Err(fs::TryLockError::Error(error)) => return Err(error),
+        }
+    }
+    Err(io::Error::other(format!("all 64 compile folders under {} are in use", root.display())))
+}
+
+fn seed_from_warm_sibling(root: &Path, dir: &Path) {
+    let Ok(entries) = fs::read_dir(root) else { return };
+    for entry in entries.flatten() {
+        let target = entry.path().join("target");
+        if entry.path() != dir && target.is_dir() {
+            if link_tree(&target, &dir.join("target")).is_ok() {
+                let _ = fs::copy(entry.path().join("Cargo.lock"), dir.join("Cargo.lock"));
+                return;
+            }
+            let _ = fs::remove_dir_all(dir.join("target"));
+        }
+    }
+}
+
+/// Recreates `from` at `to` with hard links (copies where linking fails). Cargo and rustc replace outputs by
+/// writing new files, so linked files are never changed under another slot.
+fn link_tree(from: &Path, to: &Path) -> io::Result<()> {
+    fs::create_dir_all(to)?;
+    for entry in fs::read_dir(from)? {
+        let entry = entry?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            link_tree(&src, &dst)?;
+        } else if kind.is_file() && fs::hard_link(&src, &dst).is_err() {
+            fs::copy(&src, &dst)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_slot_is_taken_while_the_first_is_held_and_starts_warm() {
+        let root = std::env::temp_dir().join(format!("candlelit-slot-test-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        let first = acquire(&root, Path::new("/nonexistent")).expect("first slot");
+        fs::create_dir_all(first.dir.join("target/debug")).expect("target");
+        fs::write(first.dir.join("target/debug/libx.rlib"), b"compiled").expect("file");
+        let second = acquire(&root, Path::new("/nonexistent")).expect("second slot");
+        assert_ne!(first.dir, second.dir);
+        assert_eq!(fs::read(second.dir.join("target/debug/libx.rlib")).expect("seeded"), b"compiled");
+        drop(first);
+        let again = acquire(&root, Path::new("/nonexistent")).expect("slot after release");
+        assert!(again.dir.ends_with("slot-0"), "a released slot is reused: {}", again.dir.display());
+        assert!(fs::read_to_string(root.join(".cargo/config.toml")).expect("config").contains("opt-level = 3"));
+        let _ = fs::remove_dir_all(&root);
+    }
+}
