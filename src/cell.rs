@@ -17,7 +17,6 @@
 use std::fmt;
 use std::io::Write;
 use std::sync::Arc;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::hints;
@@ -33,9 +32,9 @@ pub const ERROR_MARKER: &str = "CANDLELIT_ERROR ";
 /// What evcxr prints (on stderr) for an error that [`hinted`] already reported; the session drops this line.
 pub const REPORTED: &str = "\u{1}candlelit: error reported";
 
+/// The interrupt flag: one per process, so the handler installed by one cell stops loops in later cells.
 fn flag() -> &'static Arc<AtomicBool> {
-    static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
-    FLAG.get_or_init(|| Arc::new(AtomicBool::new(false)))
+    crate::shared::process_global("interrupt-flag", || Arc::new(AtomicBool::new(false)))
 }
 
 /// The panic payload of a cell stopped by an interrupt.

@@ -97,9 +97,9 @@ fn automatic() -> Device {
 
 /// Says once per distinct choice which device `device()` settled on.
 fn announce(device: &Device) {
-    static LAST: Mutex<Option<String>> = Mutex::new(None);
+    let last: &'static Mutex<Option<String>> = crate::shared::process_global("announced-device", || Mutex::new(None));
     let name = device_name(device);
-    let mut last = LAST.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut last = last.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if last.as_deref() != Some(name.as_str()) {
         let why = if device.is_cpu() && cfg!(feature = "cuda") {
             " (no CUDA GPU answered)"
@@ -145,8 +145,7 @@ pub(crate) fn cuda(_ordinal: usize) -> Result<Device> {
 /// The CUDA devices created so far, by GPU number.
 #[cfg(feature = "cuda")]
 pub(crate) fn cuda_devices() -> &'static Mutex<std::collections::HashMap<usize, Device>> {
-    static GPUS: std::sync::OnceLock<Mutex<std::collections::HashMap<usize, Device>>> = std::sync::OnceLock::new();
-    GPUS.get_or_init(Default::default)
+    crate::shared::process_global("cuda-devices", Default::default)
 }
 
 /// Seeds every CUDA device created so far (Candle's own `Tensor::rand`/`randn` on the GPU use it).

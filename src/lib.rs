@@ -36,3 +36,4 @@ pub mod mime;
 pub mod plot;
 pub mod prelude;
 pub mod random;
+pub mod shared;

@@ -36,10 +36,10 @@ struct State {
     seed: Option<u64>,
 }
 
-static STATE: Mutex<Option<State>> = Mutex::new(None);
-
 fn state() -> MutexGuard<'static, Option<State>> {
-    STATE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    // One generator per process, shared by every notebook cell (see `shared`).
+    let state: &'static Mutex<Option<State>> = crate::shared::process_global("random-state", || Mutex::new(None));
+    state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Resets every random source of the prelude to `seed`, like `torch.manual_seed(seed)`.

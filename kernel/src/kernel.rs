@@ -14,10 +14,10 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use jupyter_protocol::{
-    CommInfoReply, CompleteReply, ErrorOutput, ExecuteInput, ExecuteReply, ExecuteResult, ExecutionCount,
-    HelpLink, HistoryEntry, HistoryReply, HistoryRequest, InspectReply, InterruptReply, IsCompleteReply,
-    IsCompleteReplyStatus, JupyterMessage, JupyterMessageContent, KernelInfoReply, LanguageInfo, Media,
-    ReplyError, ReplyStatus, ShutdownReply, Status, StreamContent,
+    CommInfoReply, CompleteReply, ErrorOutput, ExecuteInput, ExecuteReply, ExecuteResult, ExecutionCount, HelpLink,
+    HistoryEntry, HistoryReply, HistoryRequest, InspectReply, InterruptReply, IsCompleteReply, IsCompleteReplyStatus,
+    JupyterMessage, JupyterMessageContent, KernelInfoReply, LanguageInfo, Media, ReplyError, ReplyStatus,
+    ShutdownReply, Status, StreamContent,
 };
 use jupyter_zmq_client::{Connection, ConnectionInfo, RuntimeError};
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
@@ -64,15 +64,13 @@ type History = Arc<Mutex<Vec<(usize, String, String)>>>;
 async fn serve(info: ConnectionInfo) -> Result<(), String> {
     let session_id = uuid::Uuid::new_v4().to_string();
     let bind = |what: &str, e: RuntimeError| format!("cannot bind the {what} socket: {e}");
-    let shell = jupyter_zmq_client::create_kernel_shell_connection(&info, &session_id)
-        .await
-        .map_err(|e| bind("shell", e))?;
+    let shell =
+        jupyter_zmq_client::create_kernel_shell_connection(&info, &session_id).await.map_err(|e| bind("shell", e))?;
     let control = jupyter_zmq_client::create_kernel_control_connection(&info, &session_id)
         .await
         .map_err(|e| bind("control", e))?;
-    let _stdin = jupyter_zmq_client::create_kernel_stdin_connection(&info, &session_id)
-        .await
-        .map_err(|e| bind("stdin", e))?;
+    let _stdin =
+        jupyter_zmq_client::create_kernel_stdin_connection(&info, &session_id).await.map_err(|e| bind("stdin", e))?;
     let mut heartbeat =
         jupyter_zmq_client::create_kernel_heartbeat_connection(&info).await.map_err(|e| bind("heartbeat", e))?;
     let mut iopub_socket = zeromq::PubSocket::new();
@@ -85,9 +83,7 @@ async fn serve(info: ConnectionInfo) -> Result<(), String> {
     let interrupter: Arc<Mutex<Option<Interrupter>>> = Arc::default();
     let jobs = start_session_thread(out_tx.clone(), Arc::clone(&history), Arc::clone(&interrupter));
 
-    tokio::spawn(async move {
-        while heartbeat.single_heartbeat().await.is_ok() {}
-    });
+    tokio::spawn(async move { while heartbeat.single_heartbeat().await.is_ok() {} });
     tokio::spawn(async move {
         while let Some(message) = iopub_rx.recv().await {
             if let Err(e) = iopub.send(message).await {
@@ -246,7 +242,11 @@ fn select_history(request: &HistoryRequest, entries: &[(usize, String, String)])
         }
         HistoryRequest::Range { start, stop, output, .. } => {
             let (start, stop) = (usize::try_from(*start).unwrap_or(0), usize::try_from(*stop).unwrap_or(0));
-            entries.iter().filter(|(n, ..)| *n >= start && (stop == 0 || *n < stop)).map(|e| entry(e, *output)).collect()
+            entries
+                .iter()
+                .filter(|(n, ..)| *n >= start && (stop == 0 || *n < stop))
+                .map(|e| entry(e, *output))
+                .collect()
         }
         HistoryRequest::Search { pattern, unique, output, n, .. } => {
             let mut seen = std::collections::HashSet::new();
@@ -431,7 +431,8 @@ impl Worker {
                     Output::Stdout(text) => publish(StreamContent::stdout(&text).as_child_of(request)),
                     Output::Stderr(text) => publish(StreamContent::stderr(&text).as_child_of(request)),
                     Output::Result(bundle) => {
-                        result_text = bundle.iter().find(|(m, _)| m == "text/plain").map(|(_, d)| d.clone()).unwrap_or_default();
+                        result_text =
+                            bundle.iter().find(|(m, _)| m == "text/plain").map(|(_, d)| d.clone()).unwrap_or_default();
                         publish(ExecuteResult::new(count, media(&bundle)).as_child_of(request));
                     }
                     Output::Error(e) => error = Some(e),
@@ -447,7 +448,8 @@ impl Worker {
                 });
             }
         }
-        if req.store_history && !silent
+        if req.store_history
+            && !silent
             && let Ok(mut h) = self.history.lock()
         {
             h.push((self.count, req.code.clone(), result_text));
@@ -459,7 +461,10 @@ impl Worker {
             }
             Some(e) => {
                 let (ename, evalue, traceback) = (e.ename.clone(), e.evalue.clone(), e.traceback());
-                publish(ErrorOutput { ename: ename.clone(), evalue: evalue.clone(), traceback: traceback.clone() }.as_child_of(request));
+                publish(
+                    ErrorOutput { ename: ename.clone(), evalue: evalue.clone(), traceback: traceback.clone() }
+                        .as_child_of(request),
+                );
                 let reply = ExecuteReply {
                     status: ReplyStatus::Error,
                     execution_count: count,

@@ -72,8 +72,7 @@ fn find_or_create_jupyter() -> Result<(PathBuf, Option<PathBuf>), String> {
 }
 
 fn has_lab(jupyter: &Path) -> bool {
-    jupyter.is_file()
-        && Command::new(jupyter).args(["lab", "--version"]).output().is_ok_and(|o| o.status.success())
+    jupyter.is_file() && Command::new(jupyter).args(["lab", "--version"]).output().is_ok_and(|o| o.status.success())
 }
 
 fn create_venv(venv: &Path) -> Result<(), String> {

@@ -150,7 +150,12 @@ mod tests {
 
     #[test]
     fn open_delimiters_are_incomplete() {
-        for code in ["fn f() {", "let v = vec![1, 2,", "let t = Tensor::new(&[1f32, 2.], &dev", "for x in 0..3 {\n    if x > 1 {"] {
+        for code in [
+            "fn f() {",
+            "let v = vec![1, 2,",
+            "let t = Tensor::new(&[1f32, 2.], &dev",
+            "for x in 0..3 {\n    if x > 1 {",
+        ] {
             assert!(is_incomplete(code), "{code}");
         }
         assert_eq!(check("fn f() {\n    if true {"), Completeness::Incomplete { indent: "        ".into() });

@@ -1,21 +1,22 @@
 //! Rewrites a cell before evcxr compiles it, so it can be interrupted and its errors carry hints.
 //!
 //! Three insertions, all on the lines they belong to (so line numbers stay put):
-//! - `::candlelit::cell::start();` before the first statement — marks the start of the run;
-//! - `::candlelit::cell::checkpoint();` at the top of every `loop`, `while` and `for` body — where an interrupt
+//! - `candlelit::cell::start();` before the first statement — marks the start of the run;
+//! - `candlelit::cell::checkpoint();` at the top of every `loop`, `while` and `for` body — where an interrupt
 //!   stops the cell while keeping earlier variables;
-//! - `::candlelit::cell::hinted(EXPR)?` for each `EXPR?` that returns from the cell itself (not those inside
+//! - `candlelit::cell::hinted(EXPR)?` for each `EXPR?` that returns from the cell itself (not those inside
 //!   closures or functions) — reports the error with the prelude's hint.
 //!
+//! The paths have no leading `::`: evcxr reads a line that starts with `:` as one of its commands.
 //! Code that `syn` cannot parse is left alone; the session then runs it as written.
 
 use proc_macro2::LineColumn;
 use syn::spanned::Spanned;
 use syn::visit::{self, Visit};
 
-const START: &str = "::candlelit::cell::start(); ";
-const CHECKPOINT: &str = " ::candlelit::cell::checkpoint();";
-const HINTED: &str = "::candlelit::cell::hinted(";
+const START: &str = "candlelit::cell::start(); ";
+const CHECKPOINT: &str = " candlelit::cell::checkpoint();";
+const HINTED: &str = "candlelit::cell::hinted(";
 
 /// The instrumented cell, or `None` when the cell cannot be parsed (or has nothing to run).
 pub fn instrument(code: &str) -> Option<String> {
@@ -28,8 +29,7 @@ pub fn instrument(code: &str) -> Option<String> {
     let mut finder = Finder::default();
     finder.visit_block(&block);
 
-    let line_starts: Vec<usize> =
-        std::iter::once(0).chain(wrapped.match_indices('\n').map(|(i, _)| i + 1)).collect();
+    let line_starts: Vec<usize> = std::iter::once(0).chain(wrapped.match_indices('\n').map(|(i, _)| i + 1)).collect();
     let offset = |at: LineColumn| -> Option<usize> {
         let start = *line_starts.get(at.line.checked_sub(1)?)?;
         let line = &wrapped[start..];
@@ -119,14 +119,15 @@ mod tests {
 
     #[test]
     fn marks_the_start_and_every_loop_body() {
-        let out = instrument("let mut n = 0;\nfor i in 0..3 { n += i; }\nwhile n > 0 {\n    n -= 1;\n}\nloop { break }")
-            .expect("parses");
+        let out =
+            instrument("let mut n = 0;\nfor i in 0..3 { n += i; }\nwhile n > 0 {\n    n -= 1;\n}\nloop { break }")
+                .expect("parses");
         assert_eq!(
             out,
-            "::candlelit::cell::start(); let mut n = 0;\n\
-             for i in 0..3 { ::candlelit::cell::checkpoint(); n += i; }\n\
-             while n > 0 { ::candlelit::cell::checkpoint();\n    n -= 1;\n}\n\
-             loop { ::candlelit::cell::checkpoint(); break }"
+            "candlelit::cell::start(); let mut n = 0;\n\
+             for i in 0..3 { candlelit::cell::checkpoint(); n += i; }\n\
+             while n > 0 { candlelit::cell::checkpoint();\n    n -= 1;\n}\n\
+             loop { candlelit::cell::checkpoint(); break }"
         );
     }
 
@@ -136,7 +137,7 @@ mod tests {
             .expect("parses");
         assert_eq!(
             out,
-            "::candlelit::cell::start(); let c = ::candlelit::cell::hinted(::candlelit::cell::hinted(a.matmul(&b))?\
+            "candlelit::cell::start(); let c = candlelit::cell::hinted(candlelit::cell::hinted(a.matmul(&b))?\
              .sum_all())?;\nlet f = |x: i32| -> Result<i32> { Ok(g(x)?) };"
         );
     }
@@ -144,14 +145,17 @@ mod tests {
     #[test]
     fn functions_defined_in_a_cell_keep_their_question_marks_but_get_checkpoints() {
         let out = instrument("fn f() -> Result<()> {\n    for _ in 0..2 { g()?; }\n    Ok(())\n}").expect("parses");
-        assert!(out.contains("{ ::candlelit::cell::checkpoint(); g()?; }"), "{out}");
+        assert!(out.contains("{ candlelit::cell::checkpoint(); g()?; }"), "{out}");
         assert!(!out.contains("hinted"), "{out}");
     }
 
     #[test]
     fn keeps_non_ascii_text_and_final_expressions() {
         let out = instrument("let s = \"größe\"; for _ in 0..1 {}\ns.len()").expect("parses");
-        assert_eq!(out, "::candlelit::cell::start(); let s = \"größe\"; for _ in 0..1 { ::candlelit::cell::checkpoint();}\ns.len()");
+        assert_eq!(
+            out,
+            "candlelit::cell::start(); let s = \"größe\"; for _ in 0..1 { candlelit::cell::checkpoint();}\ns.len()"
+        );
     }
 
     #[test]

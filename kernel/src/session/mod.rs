@@ -289,13 +289,17 @@ impl Session {
             Output::Stderr(text) => problems.push_str(&text),
             _ => {}
         });
-        // Hooks go in a cell of their own: `install` must run in the child after every (re)start.
-        let hooks = "candlelit::cell::install().expect(\"installing the interrupt handler\");";
-        if ok && self.run(hooks, None, &mut |out| {
-            if let Output::Error(e) = out {
-                problems.push_str(&e.to_text());
-            }
-        }) {
+        // Hooks go in a cell of their own: `install` must run in the child after every (re)start. The variable
+        // makes evcxr's rust-analyzer index Candle now (about 10 s here) rather than in the learner's first cell.
+        let hooks =
+            "candlelit::cell::install().expect(\"installing the interrupt handler\");\nlet _candlelit_ready = true;";
+        if ok
+            && self.run(hooks, None, &mut |out| {
+                if let Output::Error(e) = out {
+                    problems.push_str(&e.to_text());
+                }
+            })
+        {
             return Ok(());
         }
         Err(format!(
@@ -409,14 +413,19 @@ impl Session {
 
     fn reload_after_restart(&mut self) -> &'static str {
         let hooks = "candlelit::cell::install().expect(\"installing the interrupt handler\");";
-        if self.run(hooks, None, &mut |_| {}) { "the prelude is loaded again." } else { "reloading the prelude failed." }
+        if self.run(hooks, None, &mut |_| {}) {
+            "the prelude is loaded again."
+        } else {
+            "reloading the prelude failed."
+        }
     }
 
     /// Completions for `code` with the cursor at character `cursor`.
     pub fn complete(&mut self, code: &str, cursor: usize) -> Completions {
         let byte = char_to_byte(code, cursor);
         let (tx, rx) = crossbeam_channel::bounded(1);
-        let found = self.requests.send(Request::Complete(code.to_string(), byte, tx)).ok().and_then(|()| rx.recv().ok());
+        let found =
+            self.requests.send(Request::Complete(code.to_string(), byte, tx)).ok().and_then(|()| rx.recv().ok());
         match found.flatten() {
             Some(c) => Completions {
                 matches: c.completions.into_iter().map(|c| c.code).collect(),
@@ -429,10 +438,13 @@ impl Session {
 
     /// What is known about the name under the cursor (its type or signature and docs), as Markdown-ish text.
     pub fn inspect(&mut self, code: &str, cursor: usize) -> Option<String> {
-        let byte = char_to_byte(code, cursor);
+        // Inspect the whole name under the cursor, not the part before it.
+        let start = char_to_byte(code, cursor);
+        let rest = &code[start..];
+        let byte = start + rest.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(rest.len());
         let (tx, rx) = crossbeam_channel::bounded(1);
         self.requests.send(Request::Hover(code.to_string(), byte, tx)).ok()?;
-        rx.recv().ok().flatten().filter(|text| !text.trim().is_empty())
+        rx.recv().ok().flatten().filter(|text| !text.trim().is_empty() && text.trim() != "No documentation found")
     }
 }
 

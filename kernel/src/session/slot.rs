@@ -69,21 +69,37 @@ fn seed_from_warm_sibling(root: &Path, dir: &Path) {
     }
 }
 
-/// Recreates `from` at `to` with hard links (copies where linking fails). Cargo and rustc replace outputs by
-/// writing new files, so linked files are never changed under another slot.
+/// Recreates `from` at `to`, leaving out evcxr's own cell crate (`ctx`, `code_N`), which each slot must build
+/// itself. Compiled libraries in `deps/` are hard-linked (rustc replaces outputs with new files, so a linked file
+/// never changes under another slot); everything else — fingerprints, build-script outputs — is copied, because
+/// cargo rewrites some of those in place.
 fn link_tree(from: &Path, to: &Path) -> io::Result<()> {
     fs::create_dir_all(to)?;
+    let in_deps = from.file_name().is_some_and(|n| n == "deps");
     for entry in fs::read_dir(from)? {
         let entry = entry?;
+        let name = entry.file_name().to_string_lossy().to_string();
+        if is_cell_crate(&name) {
+            continue;
+        }
         let (src, dst) = (entry.path(), to.join(entry.file_name()));
         let kind = entry.file_type()?;
         if kind.is_dir() {
             link_tree(&src, &dst)?;
-        } else if kind.is_file() && fs::hard_link(&src, &dst).is_err() {
+        } else if kind.is_file() && !(in_deps && fs::hard_link(&src, &dst).is_ok()) {
             fs::copy(&src, &dst)?;
         }
     }
     Ok(())
+}
+
+fn is_cell_crate(name: &str) -> bool {
+    name.starts_with("ctx-")
+        || name.starts_with("libctx")
+        || name.starts_with("libcode_")
+        || name == "ctx.d"
+        || name == ".cargo-lock"
+        || name == "incremental"
 }
 
 #[cfg(test)]
@@ -95,11 +111,13 @@ mod tests {
         let root = std::env::temp_dir().join(format!("candlelit-slot-test-{}", std::process::id()));
         let _ = fs::remove_dir_all(&root);
         let first = acquire(&root, Path::new("/nonexistent")).expect("first slot");
-        fs::create_dir_all(first.dir.join("target/debug")).expect("target");
-        fs::write(first.dir.join("target/debug/libx.rlib"), b"compiled").expect("file");
+        fs::create_dir_all(first.dir.join("target/debug/deps")).expect("target");
+        fs::write(first.dir.join("target/debug/deps/libx.rlib"), b"compiled").expect("file");
+        fs::write(first.dir.join("target/debug/deps/libctx-1.so"), b"a cell").expect("file");
         let second = acquire(&root, Path::new("/nonexistent")).expect("second slot");
         assert_ne!(first.dir, second.dir);
-        assert_eq!(fs::read(second.dir.join("target/debug/libx.rlib")).expect("seeded"), b"compiled");
+        assert_eq!(fs::read(second.dir.join("target/debug/deps/libx.rlib")).expect("seeded"), b"compiled");
+        assert!(!second.dir.join("target/debug/deps/libctx-1.so").exists(), "cell crates are never shared");
         drop(first);
         let again = acquire(&root, Path::new("/nonexistent")).expect("slot after release");
         assert!(again.dir.ends_with("slot-0"), "a released slot is reused: {}", again.dir.display());
