@@ -60,6 +60,14 @@ impl Exchange {
     }
 }
 
+/// One kernel at a time: each compiles cells with rustc, and two at once on a 2-core machine make timings (the
+/// interrupt grace period above all) meaningless.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 async fn start_kernel() -> Result<Kernel, Box<dyn std::error::Error>> {
     let ports = jupyter_zmq_client::peek_ports("127.0.0.1".parse()?, 5).await?;
     let key = uuid::Uuid::new_v4().to_string();
@@ -156,6 +164,7 @@ fn status(exchange: &Exchange) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn execute_gives_streams_results_figures_and_learner_readable_errors() -> TestResult {
+    let _serial = serial();
     let mut k = start_kernel().await?;
 
     let first = k.execute("let x = 40 + 2;\nprintln!(\"to stdout\");\neprintln!(\"to stderr\");\nx").await?;
@@ -210,6 +219,7 @@ async fn execute_gives_streams_results_figures_and_learner_readable_errors() -> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interrupt_stops_an_endless_loop_and_keeps_variables() -> TestResult {
+    let _serial = serial();
     let mut k = start_kernel().await?;
     let setup = k.execute("let kept = vec![1, 2, 3];\nmanual_seed(7);").await?;
     assert_eq!(status(&setup), "ok", "{:?}", setup.outputs("error"));
@@ -249,6 +259,7 @@ async fn interrupt_stops_an_endless_loop_and_keeps_variables() -> TestResult {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cell_that_ignores_the_interrupt_is_stopped_by_a_restart_that_says_so() -> TestResult {
+    let _serial = serial();
     let mut k = start_kernel().await?;
     expect_ok(&k.execute("let lost = 1;").await?);
     let message = JupyterMessage::new(
@@ -266,6 +277,7 @@ async fn a_cell_that_ignores_the_interrupt_is_stopped_by_a_restart_that_says_so(
     let _ = tokio::time::timeout(Duration::from_secs(5), k.control.read()).await;
     // The prelude works again, and the old variable is gone with a compile error that names it.
     let fresh = k.execute("Tensor::ones(2, DType::F32, &Device::Cpu)?.sum_all()?.to_scalar::<f32>()?").await?;
+    expect_ok(&fresh);
     assert_eq!(fresh.outputs("execute_result")[0]["data"]["text/plain"], "2.0");
     let gone = k.execute("lost").await?;
     assert_eq!(status(&gone), "error");
@@ -274,6 +286,7 @@ async fn a_cell_that_ignores_the_interrupt_is_stopped_by_a_restart_that_says_so(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_with_a_bad_signature_is_dropped_and_nothing_runs() -> TestResult {
+    let _serial = serial();
     let mut k = start_kernel().await?;
     let marker = k.dir.join("tampered-ran");
     let code = format!("std::fs::write({:?}, \"ran\").unwrap();", marker.display().to_string());
@@ -307,6 +320,7 @@ async fn a_message_with_a_bad_signature_is_dropped_and_nothing_runs() -> TestRes
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kernel_info_is_complete_complete_inspect_history_and_shutdown_answer() -> TestResult {
+    let _serial = serial();
     let mut k = start_kernel().await?;
     let info = k.request(KernelInfoRequest::default().into(), Duration::from_secs(30)).await?.reply_json();
     assert_eq!(info["protocol_version"], "5.3");
