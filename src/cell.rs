@@ -53,6 +53,7 @@ impl fmt::Display for Interrupted {
 /// # Errors
 /// When the operating system refuses to install the signal handler.
 pub fn install() -> std::io::Result<()> {
+    crate::output::in_session().store(true, Ordering::SeqCst);
     #[cfg(unix)]
     signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(flag()))?;
     std::panic::set_hook(Box::new(|info| {

@@ -33,6 +33,7 @@ pub mod device;
 pub mod display;
 pub mod hints;
 pub mod mime;
+pub mod output;
 pub mod plot;
 pub mod prelude;
 pub mod random;

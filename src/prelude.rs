@@ -11,7 +11,7 @@
 //! | `torch.nn.Linear(4, 2)` | `nn::linear(4, 2, vb.pp("fc"))?` |
 //! | `F.cross_entropy(logits, y)` | `loss::cross_entropy(&logits, &y)?` |
 //! | `torch.optim.SGD(params, lr)` | `SGD::new(varmap.all_vars(), lr)?` |
-//! | `print(x)` | `println!("{}", x.show())`, or just `x.show()` as a cell's last line |
+//! | `print(x)` | `println!("{}", x.show())`, or just `x` as a cell's last line |
 //!
 //! ```
 //! use candlelit::prelude::*;
@@ -38,7 +38,8 @@ pub use candle_nn::{
 };
 
 pub use crate::device::{cuda_available, device, device_for};
-pub use crate::display::{PrintOptions, Show, Shown, show};
+pub use crate::display::{CellValue as _, PrintOptions, Show, Shown, show};
 pub use crate::hints::{Hint, LearnerError, hint_for};
+pub use crate::output::{Rich, clear_output, display};
 pub use crate::plot::{Figure, plot_fn};
 pub use crate::random::{manual_seed, normal, rand, rand_like, randint, randn, randn_like, randperm, uniform};

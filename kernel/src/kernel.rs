@@ -14,14 +14,13 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use jupyter_protocol::{
-    CommInfoReply, CompleteReply, ErrorOutput, ExecuteInput, ExecuteReply, ExecuteResult, ExecutionCount, HelpLink,
-    HistoryEntry, HistoryReply, HistoryRequest, InspectReply, InterruptReply, IsCompleteReply, IsCompleteReplyStatus,
-    JupyterMessage, JupyterMessageContent, KernelInfoReply, LanguageInfo, Media, ReplyError, ReplyStatus,
-    ShutdownReply, Status, StreamContent,
+    ClearOutput, CommInfoReply, CompleteReply, DisplayData, ErrorOutput, ExecuteInput, ExecuteReply, ExecuteResult,
+    ExecutionCount, HelpLink, HistoryEntry, HistoryReply, HistoryRequest, InspectReply, InterruptReply, IoPubWelcome,
+    IsCompleteReply, IsCompleteReplyStatus, JupyterMessage, JupyterMessageContent, KernelInfoReply, LanguageInfo,
+    Media, Payload, ReplyError, ReplyStatus, ShutdownReply, Status, StreamContent, Transient,
 };
-use jupyter_zmq_client::{Connection, ConnectionInfo, RuntimeError};
+use jupyter_zmq_client::{ConnectionInfo, RuntimeError, SubscriptionEvent};
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
-use zeromq::Socket as _;
 
 use crate::session::{self, Completeness, Interrupter, Options, Output, Session};
 
@@ -73,9 +72,11 @@ async fn serve(info: ConnectionInfo) -> Result<(), String> {
         jupyter_zmq_client::create_kernel_stdin_connection(&info, &session_id).await.map_err(|e| bind("stdin", e))?;
     let mut heartbeat =
         jupyter_zmq_client::create_kernel_heartbeat_connection(&info).await.map_err(|e| bind("heartbeat", e))?;
-    let mut iopub_socket = zeromq::PubSocket::new();
-    iopub_socket.bind(&info.iopub_url()).await.map_err(|e| format!("iopub: {e}"))?;
-    let mut iopub = Connection::new(iopub_socket, &info.key, &session_id);
+    // XPUB rather than PUB: the kernel learns when a client subscribes and greets it with `iopub_welcome`
+    // (JEP 65), so clients know from when on they see every output.
+    let mut iopub = jupyter_zmq_client::create_kernel_iopub_xpub_connection(&info, &session_id)
+        .await
+        .map_err(|e| bind("iopub", e))?;
 
     let (out_tx, mut out_rx) = unbounded_channel::<Outgoing>();
     let (iopub_tx, mut iopub_rx) = unbounded_channel::<JupyterMessage>();
@@ -85,7 +86,21 @@ async fn serve(info: ConnectionInfo) -> Result<(), String> {
 
     tokio::spawn(async move { while heartbeat.single_heartbeat().await.is_ok() {} });
     tokio::spawn(async move {
-        while let Some(message) = iopub_rx.recv().await {
+        loop {
+            let message = tokio::select! {
+                message = iopub_rx.recv() => match message {
+                    Some(message) => message,
+                    None => break,
+                },
+                event = iopub.recv_subscription() => match event {
+                    Ok(SubscriptionEvent::Subscribe(topic)) => IoPubWelcome::new(topic).into(),
+                    Ok(SubscriptionEvent::Unsubscribe(_)) => continue,
+                    Err(e) => {
+                        eprintln!("candlelit: ignored a malformed iopub subscription: {e}");
+                        continue;
+                    }
+                },
+            };
             if let Err(e) = iopub.send(message).await {
                 eprintln!("candlelit: could not publish on iopub: {e}");
             }
@@ -132,7 +147,7 @@ async fn serve(info: ConnectionInfo) -> Result<(), String> {
         let (iopub_tx, history, out_tx) = (iopub_tx.clone(), Arc::clone(&history), out_tx.clone());
         tokio::spawn(async move {
             loop {
-                let request = match shell_recv.read().await {
+                let request = match crate::wire::read(&mut shell_recv).await {
                     Ok(m) => m,
                     Err(e) => {
                         log_rejected("shell", &e);
@@ -163,7 +178,7 @@ async fn serve(info: ConnectionInfo) -> Result<(), String> {
 
     let (mut control_send, mut control_recv) = control.split();
     loop {
-        let request = match control_recv.read().await {
+        let request = match crate::wire::read(&mut control_recv).await {
             Ok(m) => m,
             Err(e) => {
                 log_rejected("control", &e);
@@ -398,11 +413,7 @@ impl Worker {
 
     fn abort(&self, request: &JupyterMessage) {
         self.iopub(Status::busy().as_child_of(request));
-        let reply = ExecuteReply {
-            status: ReplyStatus::Aborted,
-            execution_count: ExecutionCount::new(self.count),
-            ..ExecuteReply::default()
-        };
+        let reply = execute_reply(ReplyStatus::Aborted, ExecutionCount::new(self.count));
         self.reply(reply.as_child_of(request));
         self.iopub(Status::idle().as_child_of(request));
     }
@@ -418,6 +429,7 @@ impl Worker {
             self.iopub(ExecuteInput { code: req.code.clone(), execution_count: count }.as_child_of(request));
         }
         let mut error: Option<session::CellError> = None;
+        let mut payload = Vec::new();
         let mut result_text = String::new();
         let out = self.out.clone();
         let publish = |message: JupyterMessage| {
@@ -430,10 +442,20 @@ impl Worker {
                 session.execute(&req.code, &mut |output| match output {
                     Output::Stdout(text) => publish(StreamContent::stdout(&text).as_child_of(request)),
                     Output::Stderr(text) => publish(StreamContent::stderr(&text).as_child_of(request)),
+                    Output::Page(text) => {
+                        payload.push(Payload::Page { data: media(&[("text/plain".into(), text)]), start: 0 })
+                    }
+                    Output::Display(bundle) => publish(DisplayData::new(media(&bundle)).as_child_of(request)),
+                    Output::Clear { wait } => publish(ClearOutput { wait }.as_child_of(request)),
                     Output::Result(bundle) => {
                         result_text =
                             bundle.iter().find(|(m, _)| m == "text/plain").map(|(_, d)| d.clone()).unwrap_or_default();
-                        publish(ExecuteResult::new(count, media(&bundle)).as_child_of(request));
+                        // `transient`, when present, must be an object (the protocol's schema), never null.
+                        let result = ExecuteResult {
+                            transient: Some(Transient::default()),
+                            ..ExecuteResult::new(count, media(&bundle))
+                        };
+                        publish(result.as_child_of(request));
                     }
                     Output::Error(e) => error = Some(e),
                 });
@@ -456,7 +478,7 @@ impl Worker {
         }
         match error {
             None => {
-                self.reply(ExecuteReply { execution_count: count, ..ExecuteReply::default() }.as_child_of(request));
+                self.reply(ExecuteReply { payload, ..execute_reply(ReplyStatus::Ok, count) }.as_child_of(request));
                 false
             }
             Some(e) => {
@@ -466,10 +488,8 @@ impl Worker {
                         .as_child_of(request),
                 );
                 let reply = ExecuteReply {
-                    status: ReplyStatus::Error,
-                    execution_count: count,
                     error: Some(Box::new(ReplyError { ename, evalue, traceback })),
-                    ..ExecuteReply::default()
+                    ..execute_reply(ReplyStatus::Error, count)
                 };
                 self.reply(reply.as_child_of(request));
                 req.stop_on_error
@@ -508,6 +528,12 @@ impl Worker {
         };
         self.reply(reply.as_child_of(request));
     }
+}
+
+/// An `execute_reply` with what every reply carries: status, count, and `user_expressions` as an empty object
+/// (candlelit evaluates none; the protocol's schema wants an object, not null).
+fn execute_reply(status: ReplyStatus, execution_count: ExecutionCount) -> ExecuteReply {
+    ExecuteReply { status, execution_count, user_expressions: Some(HashMap::new()), ..ExecuteReply::default() }
 }
 
 /// A mime bundle as `jupyter-protocol`'s `Media`.

@@ -38,17 +38,33 @@ pub fn run(args: &Args) -> Result<(), String> {
     let notebooks = args.notebook_dir.clone().unwrap_or_else(crate::paths::notebooks);
     let token = uuid::Uuid::new_v4().simple().to_string();
     println!("Starting JupyterLab on {} — http://127.0.0.1:{}/lab?token={token}", notebooks.display(), args.port);
-    let status = Command::new(&jupyter)
+    let mut command = Command::new(&jupyter);
+    command
         .arg("lab")
         .arg("--ServerApp.ip=127.0.0.1")
         .arg(format!("--ServerApp.port={}", args.port))
         .arg("--ServerApp.port_retries=0")
         .arg(format!("--IdentityProvider.token={token}"))
         .arg(format!("--ServerApp.root_dir={}", notebooks.display()))
-        .arg(format!("--ServerApp.open_browser={}", if args.no_browser { "False" } else { "True" }))
-        .status()
-        .map_err(|e| format!("cannot start {}: {e}", jupyter.display()))?;
-    if status.success() { Ok(()) } else { Err(format!("JupyterLab stopped with {status}")) }
+        .arg(format!("--ServerApp.open_browser={}", if args.no_browser { "False" } else { "True" }));
+    // Containers and CI machines often run as root, which Jupyter Server refuses unless told otherwise.
+    #[cfg(unix)]
+    // SAFETY: geteuid(2) has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        command.arg("--ServerApp.allow_root=True");
+    }
+    // Become JupyterLab, so that Ctrl-C and a service manager's SIGTERM reach it (and its kernels) directly.
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt as _;
+        let error = command.exec();
+        Err(format!("cannot start {}: {error}", jupyter.display()))
+    }
+    #[cfg(not(unix))]
+    {
+        let status = command.status().map_err(|e| format!("cannot start {}: {e}", jupyter.display()))?;
+        if status.success() { Ok(()) } else { Err(format!("JupyterLab stopped with {status}")) }
+    }
 }
 
 /// `jupyter` to run, and the prefix its kernelspecs live under (`None`: the user's Jupyter folder).

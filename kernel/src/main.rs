@@ -7,6 +7,7 @@ mod kernel;
 mod lab;
 mod paths;
 mod session;
+mod wire;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

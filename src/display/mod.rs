@@ -17,6 +17,7 @@
 //! ```
 
 mod html;
+mod last_value;
 mod number;
 mod text;
 mod values;
@@ -25,6 +26,7 @@ use std::fmt;
 
 use candle_core::{Result, Tensor};
 
+pub use last_value::CellValue;
 pub use number::NumberFormat;
 
 /// How tensors are printed; the defaults are PyTorch's.

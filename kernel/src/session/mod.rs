@@ -13,6 +13,7 @@
 
 mod completeness;
 mod instrument;
+mod shared_prelude;
 mod slot;
 
 use std::path::PathBuf;
@@ -26,6 +27,7 @@ pub use completeness::{Completeness, check as completeness};
 pub use instrument::instrument;
 
 use candlelit::cell::{ERROR_MARKER, INTERRUPTED_MARKER, PANIC_MARKER, REPORTED, RUNNING_MARKER};
+use candlelit::output::{CLEAR_MARKER, CLEAR_WAIT_MARKER, DISPLAY_MARKER};
 
 /// One rich value: `(mime type, data)` pairs, richest first (`image/png` data is base64).
 pub type MimeBundle = Vec<(String, String)>;
@@ -37,6 +39,15 @@ pub enum Output {
     Stdout(String),
     /// Text the cell printed on standard error (compiler warnings included).
     Stderr(String),
+    /// Something the cell showed while running (`display(&x)` in the prelude).
+    Display(MimeBundle),
+    /// The cell asked to clear its output (`clear_output(wait)`); with `wait`, when the next output arrives.
+    Clear {
+        /// Keep the old output until new output replaces it.
+        wait: bool,
+    },
+    /// Documentation to read beside the notebook (`:doc NAME`), shown in Jupyter's pager.
+    Page(String),
     /// The value of the cell's final expression.
     Result(MimeBundle),
     /// The cell failed; always the last output of a cell.
@@ -155,14 +166,13 @@ impl Options {
         self.cache.join("sessions").join(format!("{flavour}-{:012x}", hasher.finish() & 0xffff_ffff_ffff))
     }
 
-    fn init_cell(&self) -> String {
-        let features = self.features.iter().map(|f| format!("{f:?}")).collect::<Vec<_>>().join(", ");
+    /// The cell that loads the prelude: cells at `opt-level = 0` (dependencies are optimised by the cache's cargo
+    /// config), cargo offline, and the prelude as the shared library in `wrapper`.
+    fn init_cell(&self, wrapper: &std::path::Path) -> String {
         format!(
-            ":opt 0\n:offline {}\n\
-             :dep candlelit = {{ path = {:?}, features = [{features}] }}\n\
-             use candlelit::prelude::*;\n",
+            ":opt 0\n:offline {}\n{}\nuse candlelit::prelude::*;\n",
             u8::from(self.offline),
-            self.prelude.display().to_string(),
+            shared_prelude::dep_line(wrapper),
         )
     }
 }
@@ -257,6 +267,8 @@ impl Session {
         let root = options.slot_root();
         let slot = slot::acquire(&root, &options.prelude.join("Cargo.lock"))
             .map_err(|e| format!("candlelit could not use its compile cache at {}: {e}", root.display()))?;
+        let wrapper = shared_prelude::write(&root, &options.prelude, &options.features)
+            .map_err(|e| format!("candlelit could not write its prelude library under {}: {e}", root.display()))?;
         let (requests, inbox) = crossbeam_channel::unbounded();
         let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
         let dir = slot.dir.clone();
@@ -277,12 +289,12 @@ impl Session {
             grace: options.interrupt_grace,
         });
         let mut session = Session { requests, stdout, stderr, control, options, cells: 0, _slot: slot };
-        session.load_prelude()?;
+        session.load_prelude(&wrapper)?;
         Ok(session)
     }
 
-    fn load_prelude(&mut self) -> Result<(), String> {
-        let init = self.options.init_cell();
+    fn load_prelude(&mut self, wrapper: &std::path::Path) -> Result<(), String> {
+        let init = self.options.init_cell(wrapper);
         let mut problems = String::new();
         let ok = self.run(&init, None, &mut |out| match out {
             Output::Error(e) => problems.push_str(&e.to_text()),
@@ -290,9 +302,9 @@ impl Session {
             _ => {}
         });
         // Hooks go in a cell of their own: `install` must run in the child after every (re)start. The variable
-        // makes evcxr's rust-analyzer index Candle now (about 10 s here) rather than in the learner's first cell.
-        let hooks =
-            "candlelit::cell::install().expect(\"installing the interrupt handler\");\nlet _candlelit_ready = true;";
+        // makes evcxr's rust-analyzer index Candle now (about 10 s here) rather than in the learner's first cell,
+        // and the `?` switches on evcxr's `?` support now rather than by a failed compile of a learner's cell.
+        let hooks = "candlelit::cell::install()?;\nlet _candlelit_ready = true;";
         if ok
             && self.run(hooks, None, &mut |out| {
                 if let Output::Error(e) = out {
@@ -317,6 +329,9 @@ impl Session {
     /// Runs one cell, passing its outputs to `sink` as they happen. Returns whether it succeeded; on failure the
     /// last output was an [`Output::Error`].
     pub fn execute(&mut self, code: &str, sink: &mut dyn FnMut(Output)) -> bool {
+        if let Some(name) = code.trim().strip_prefix(":doc").filter(|rest| rest.is_empty() || rest.starts_with(' ')) {
+            return self.doc(name.trim(), sink);
+        }
         let instrumented = instrument(code).filter(|_| !code.trim_start().starts_with(':'));
         match instrumented {
             Some(fast) => {
@@ -333,6 +348,29 @@ impl Session {
                 self.run(code, None, sink)
             }
             None => self.run(code, None, sink),
+        }
+    }
+
+    /// `:doc NAME`: the documentation of a name in scope (`Tensor::matmul`, `nn::linear`, `manual_seed`), for the
+    /// pager — like `name?` in IPython.
+    fn doc(&mut self, name: &str, sink: &mut dyn FnMut(Output)) -> bool {
+        let found = if name.is_empty() { None } else { self.inspect(name, name.chars().count()) };
+        match found {
+            Some(text) => {
+                sink(Output::Page(text));
+                true
+            }
+            None => {
+                let what = if name.is_empty() {
+                    "nothing to look up".to_string()
+                } else {
+                    format!("no documentation found for `{name}`")
+                };
+                let mut error = CellError::new(ErrorKind::Runtime, "DocError", what);
+                error.hint = Some("write a name that is in scope, e.g. `:doc Tensor::matmul` or `:doc randn`".into());
+                sink(Output::Error(error));
+                false
+            }
         }
     }
 
@@ -374,6 +412,15 @@ impl Session {
                 if let Some(error) = reader.error {
                     sink(Output::Error(error));
                     return false;
+                }
+                if outputs.timing.is_some() && !outputs.phases.is_empty() {
+                    // `:timing` is on: say where the cell's time went, like `%%time` in IPython.
+                    let phases: Vec<String> = outputs
+                        .phases
+                        .iter()
+                        .map(|phase| format!("{} {:.0} ms", phase.name, phase.duration.as_secs_f64() * 1000.0))
+                        .collect();
+                    sink(Output::Stderr(format!("timing: {}\n", phases.join(", "))));
                 }
                 let bundle = bundle_of(&outputs);
                 if !bundle.is_empty() {
@@ -428,7 +475,7 @@ impl Session {
             self.requests.send(Request::Complete(code.to_string(), byte, tx)).ok().and_then(|()| rx.recv().ok());
         match found.flatten() {
             Some(c) => Completions {
-                matches: c.completions.into_iter().map(|c| c.code).collect(),
+                matches: c.completions.iter().map(|c| insertable(&c.code)).collect(),
                 start: byte_to_char(code, c.start_offset),
                 end: byte_to_char(code, c.end_offset),
             },
@@ -445,6 +492,19 @@ impl Session {
         let (tx, rx) = crossbeam_channel::bounded(1);
         self.requests.send(Request::Hover(code.to_string(), byte, tx)).ok()?;
         rx.recv().ok().flatten().filter(|text| !text.trim().is_empty() && text.trim() != "No documentation found")
+    }
+}
+
+/// The part of a completion to insert: the name (with a macro's `!`), without the signature rust-analyzer appends
+/// (`zeros_like(&self)` → `zeros_like`), which would otherwise be typed into the learner's cell.
+fn insertable(completion: &str) -> String {
+    let name: String = completion.chars().take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':').collect();
+    if name.is_empty() {
+        completion.to_string()
+    } else if completion[name.len()..].starts_with('!') {
+        format!("{name}!")
+    } else {
+        name
     }
 }
 
@@ -484,6 +544,10 @@ impl Reader {
             );
             error.hint = value["hint"].as_str().map(str::to_string);
             self.error.get_or_insert(error);
+        } else if let Some(json) = line.strip_prefix(DISPLAY_MARKER) {
+            sink(Output::Display(display_bundle(json)));
+        } else if line == CLEAR_MARKER || line == CLEAR_WAIT_MARKER {
+            sink(Output::Clear { wait: line == CLEAR_WAIT_MARKER });
         } else {
             sink(Output::Stdout(format!("{line}\n")));
         }
@@ -496,16 +560,34 @@ impl Reader {
     }
 }
 
+/// A `display` marker's JSON object as a bundle, richest first (text that is not such an object shows as text).
+fn display_bundle(json: &str) -> MimeBundle {
+    let mut bundle: MimeBundle = match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(json) {
+        Ok(object) => object
+            .into_iter()
+            .filter_map(|(mime, content)| content.as_str().map(|text| (mime, text.to_string())))
+            .collect(),
+        Err(_) => vec![("text/plain".to_string(), json.to_string())],
+    };
+    bundle.sort_by_key(|(mime, _)| richness(mime));
+    bundle
+}
+
+/// Where a mime type goes in a bundle: richest first, unknown types last.
+fn richness(mime: &str) -> usize {
+    const ORDER: [&str; 5] = ["image/png", "image/svg+xml", "text/html", "text/markdown", "text/plain"];
+    ORDER.iter().position(|m| *m == mime).unwrap_or(ORDER.len())
+}
+
 /// The final value's mime bundle, richest first, without evcxr's empty entries.
 fn bundle_of(outputs: &evcxr::EvalOutputs) -> MimeBundle {
-    const ORDER: [&str; 5] = ["image/png", "image/svg+xml", "text/html", "text/markdown", "text/plain"];
     let mut bundle: MimeBundle = outputs
         .content_by_mime_type
         .iter()
         .filter(|(_, data)| !data.is_empty())
         .map(|(mime, data)| (mime.clone(), data.clone()))
         .collect();
-    bundle.sort_by_key(|(mime, _)| ORDER.iter().position(|m| m == mime).unwrap_or(ORDER.len()));
+    bundle.sort_by_key(|(mime, _)| richness(mime));
     bundle
 }
 
@@ -612,5 +694,26 @@ fn worker(dir: PathBuf, ready: Sender<Ready>, inbox: Receiver<Request>) {
                 let _ = reply.send(context.hover_at(&code, at).ok().map(|(text, _)| text));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn completions_insert_names_not_signatures() {
+        assert_eq!(insertable("zeros_like(&self)"), "zeros_like");
+        assert_eq!(insertable("manual_seed"), "manual_seed");
+        assert_eq!(insertable("vec![…]"), "vec!");
+        assert_eq!(insertable("std::f64"), "std::f64");
+        assert_eq!(insertable("&mut "), "&mut ");
+    }
+
+    #[test]
+    fn a_display_marker_becomes_a_bundle_richest_first() {
+        let bundle = display_bundle(r#"{"text/plain": "Figure", "image/svg+xml": "<svg/>"}"#);
+        assert_eq!(bundle, vec![("image/svg+xml".into(), "<svg/>".into()), ("text/plain".into(), "Figure".into())]);
+        assert_eq!(display_bundle("not json"), vec![("text/plain".into(), "not json".into())]);
     }
 }

@@ -1,0 +1,132 @@
+//! The kernel under real Python Jupyter clients: the `jupyter_kernel_test` conformance suite, and `candlelit lab`
+//! driven through Jupyter Server's REST API and kernel websocket.
+//!
+//! The clients live in `.candlelit/venv`, made by `scripts/python-env` (which `scripts/test` runs first).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// One kernel-starting test at a time (each compiles cells; two at once on 2 cores only slow both down).
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the kernel crate sits in the repository").to_path_buf()
+}
+
+fn python() -> PathBuf {
+    let python = repo().join(".candlelit/venv/bin/python");
+    assert!(
+        python.is_file(),
+        "{} is missing: run scripts/python-env (scripts/test does) to install the Jupyter clients",
+        python.display()
+    );
+    python
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("candlelit-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch folder");
+    dir
+}
+
+#[test]
+fn jupyter_kernel_test_conformance_suite_passes() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let prefix = scratch("conformance");
+    let install = Command::new(env!("CARGO_BIN_EXE_candlelit"))
+        .args(["install", "--no-warm", "--prefix"])
+        .arg(&prefix)
+        .output()
+        .expect("candlelit install runs");
+    assert!(install.status.success(), "{}", String::from_utf8_lossy(&install.stderr));
+    let out = Command::new(python())
+        .args(["-m", "unittest", "-v", "test_conformance"])
+        .current_dir(repo().join("tests/jupyter"))
+        .env("JUPYTER_PATH", prefix.join("share/jupyter"))
+        .env("JUPYTER_PLATFORM_DIRS", "1")
+        .output()
+        .expect("python runs");
+    let report = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "conformance suite failed:\n{report}");
+    // Every test ran: a skip would mean a sample is missing or the kernel lacks a feature.
+    assert!(!report.contains("skipped"), "some conformance tests were skipped:\n{report}");
+    let ran = report.lines().find(|l| l.starts_with("Ran ")).unwrap_or_default();
+    assert!(ran.starts_with("Ran 13 tests"), "expected all 13 conformance tests to run: {ran}\n{report}");
+    let _ = std::fs::remove_dir_all(&prefix);
+}
+
+/// Stops `candlelit lab` (which became `jupyter lab`) and the kernels it started.
+struct Lab(Child);
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on our own child's pid has no memory-safety requirements.
+        unsafe {
+            libc::kill(self.0.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn candlelit_lab_serves_the_kernel_through_jupyter_server() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let python = python();
+    let home = scratch("lab-home");
+    // `candlelit lab` looks for JupyterLab in the venv under its home first: lend it the test venv.
+    std::os::unix::fs::symlink(repo().join(".candlelit/venv"), home.join("venv")).expect("venv link");
+    let notebooks = scratch("lab-notebooks");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+    let child = Command::new(env!("CARGO_BIN_EXE_candlelit"))
+        .args(["lab", "--no-browser", "--no-warm", "--port", &port.to_string(), "--notebook-dir"])
+        .arg(&notebooks)
+        .env("CANDLELIT_HOME", &home)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("candlelit lab starts");
+    let mut lab = Lab(child);
+    let stdout = lab.0.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let address = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| line.split_once("— ").map(|(_, url)| url.trim().to_string()))
+        .expect("candlelit lab prints the address it serves");
+    let (base, token) = address.split_once("/lab?token=").expect("address with a token");
+    assert_eq!(base, format!("http://127.0.0.1:{port}"), "bound to loopback on the asked port");
+    std::thread::spawn(move || lines.for_each(drop));
+
+    // Jupyter Server takes a few seconds to listen.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "JupyterLab did not start listening on port {port}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let out = Command::new(&python)
+        .arg(repo().join("tests/jupyter/lab_client.py"))
+        .args([base, token])
+        .output()
+        .expect("the lab client runs");
+    assert!(out.status.success(), "lab client failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the client prints JSON");
+    assert!(seen["kernelspecs"].as_array().expect("list").iter().any(|k| k == "candlelit"), "{seen}");
+    assert_eq!(seen["display_name"], "Rust · candlelit");
+    assert_eq!(seen["status"], "ok", "{seen}");
+    assert_eq!(seen["result"], "6.0", "{seen}");
+    drop(lab);
+    let _ = std::fs::remove_dir_all(&home);
+    let _ = std::fs::remove_dir_all(&notebooks);
+}

@@ -1,0 +1,125 @@
+//! Outputs a cell sends while it runs: `display` and `clear_output`, as in IPython.
+//!
+//! A cell's last value is shown when the cell ends. To show something *during* a cell — a loss curve redrawn
+//! every epoch, a grid of images before training starts — call [`display`]; to replace what is shown, call
+//! [`clear_output`] first:
+//!
+//! ```no_run
+//! use candlelit::prelude::*;
+//! # fn main() -> Result<()> {
+//! let mut losses = Vec::new();
+//! for epoch in 0..5 {
+//!     losses.push(1.0 / (epoch as f64 + 1.0));
+//!     clear_output(true); // wait: the old curve stays until the new one arrives, so nothing flickers
+//!     display(&Figure::new().line("loss", &losses).title("training loss"));
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! In a candlelit session (notebook or REPL) each call becomes one Jupyter message. In any other program
+//! `display` prints the plain-text form and `clear_output` does nothing, so lesson code runs anywhere.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use candle_core::{Result, Tensor, Var};
+
+use crate::display::Shown;
+use crate::plot::Figure;
+
+/// Prefix of the line that carries one display: a JSON object from mime type to content follows.
+pub const DISPLAY_MARKER: &str = "CANDLELIT_DISPLAY ";
+/// The line that asks to clear the cell's output now.
+pub const CLEAR_MARKER: &str = "CANDLELIT_CLEAR_OUTPUT";
+/// The line that asks to clear the cell's output when the next output arrives.
+pub const CLEAR_WAIT_MARKER: &str = "CANDLELIT_CLEAR_OUTPUT wait";
+
+/// Whether this process runs cells for a candlelit session (set by [`crate::cell::install`]).
+pub(crate) fn in_session() -> &'static AtomicBool {
+    crate::shared::process_global("in-session", || AtomicBool::new(false))
+}
+
+/// A value with rich forms a notebook can show: figures and tensors.
+pub trait Rich {
+    /// The forms of the value, `(mime type, content)`, richest first; `text/plain` is always one of them.
+    ///
+    /// # Errors
+    /// When the value cannot be drawn or read (a figure with no data, a tensor on a failed device).
+    fn mime_bundle(&self) -> Result<Vec<(&'static str, String)>>;
+}
+
+impl Rich for Figure {
+    fn mime_bundle(&self) -> Result<Vec<(&'static str, String)>> {
+        Figure::mime_bundle(self)
+    }
+}
+
+impl Rich for Shown {
+    fn mime_bundle(&self) -> Result<Vec<(&'static str, String)>> {
+        Shown::mime_bundle(self)
+    }
+}
+
+impl Rich for Tensor {
+    fn mime_bundle(&self) -> Result<Vec<(&'static str, String)>> {
+        crate::display::show(self).mime_bundle()
+    }
+}
+
+impl Rich for Var {
+    fn mime_bundle(&self) -> Result<Vec<(&'static str, String)>> {
+        crate::display::show(self.as_tensor()).mime_bundle()
+    }
+}
+
+/// Shows `value` now, below the cell, without waiting for the cell to end (IPython's `display`).
+///
+/// A value that cannot be drawn prints why on stderr; the cell goes on.
+pub fn display<T: Rich + ?Sized>(value: &T) {
+    match value.mime_bundle() {
+        Ok(bundle) if in_session().load(Ordering::SeqCst) => line(&display_line(&bundle)),
+        Ok(bundle) => {
+            let text = bundle.iter().find(|(mime, _)| *mime == "text/plain").map_or("", |(_, text)| text.as_str());
+            line(text);
+        }
+        Err(e) => eprintln!("candlelit: cannot display this: {}", crate::hints::message(&e)),
+    }
+}
+
+/// Clears what the cell has shown so far (IPython's `clear_output`). With `wait = true` the old output stays
+/// until the next output replaces it, which makes redrawing a figure in a loop smooth.
+pub fn clear_output(wait: bool) {
+    if in_session().load(Ordering::SeqCst) {
+        line(if wait { CLEAR_WAIT_MARKER } else { CLEAR_MARKER });
+    }
+}
+
+/// The marker line for one display.
+fn display_line(bundle: &[(&'static str, String)]) -> String {
+    let object: serde_json::Map<String, serde_json::Value> =
+        bundle.iter().map(|(mime, content)| (mime.to_string(), serde_json::Value::String(content.clone()))).collect();
+    format!("{DISPLAY_MARKER}{}", serde_json::Value::Object(object))
+}
+
+fn line(text: &str) {
+    let mut out = std::io::stdout().lock();
+    // Printing only fails when stdout is closed; there is then nobody to tell.
+    let _ = writeln!(out, "{text}").and_then(|()| out.flush());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    #[test]
+    fn a_display_is_one_line_of_json_holding_every_form() {
+        let t = Tensor::new(&[1f32, 2.], &Device::Cpu).expect("tensor");
+        let shown = display_line(&Rich::mime_bundle(&t).expect("bundle"));
+        assert!(!shown.contains('\n'), "one line: {shown}");
+        let json: serde_json::Value =
+            serde_json::from_str(shown.strip_prefix(DISPLAY_MARKER).expect("marker")).expect("json");
+        assert!(json["text/plain"].as_str().expect("text").starts_with("Tensor(shape=[2]"));
+        assert!(json["text/html"].as_str().expect("html").contains("<table"));
+    }
+}
