@@ -32,6 +32,9 @@
 pub use candle_core as candle;
 pub use candle_core::{D, DType, Device, Error, IndexOp, Module, ModuleT, Result, Shape, Tensor, Var};
 pub use candle_nn as nn;
+/// Named so that a notebook variable can hold a `VarBuilder`: evcxr writes out each variable's full type
+/// (`VarBuilderArgs<'_, Box<dyn SimpleBackend>>`), and every name in it must be in scope.
+pub use candle_nn::var_builder::{SimpleBackend, VarBuilderArgs};
 pub use candle_nn::{
     AdamW, Optimizer, ParamsAdamW, SGD, VarBuilder, VarMap, loss,
     ops::{log_softmax, sigmoid, softmax},

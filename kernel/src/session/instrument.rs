@@ -37,10 +37,11 @@ pub fn instrument(code: &str) -> Option<String> {
     };
     let mut inserts: Vec<(usize, usize, &str)> = Vec::new();
     for (seq, (at, text)) in finder.inserts.iter().enumerate() {
-        inserts.push((offset(*at)?, seq, text));
+        inserts.push((offset(*at)?, seq + 1, text));
     }
+    // Sequence 0 is applied last at its offset, so `start();` goes before any wrapper of the first statement.
     let first = block.stmts.first().map(|s| s.span().start()).and_then(offset).unwrap_or(2);
-    inserts.push((first, usize::MAX, START));
+    inserts.push((first, 0, START));
     // Back to front, and at one offset the inner (later-visited) text first, so outer wrappers end up outside.
     inserts.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)));
     let mut out = wrapped;
@@ -139,6 +140,16 @@ mod tests {
             out,
             "candlelit::cell::start(); let c = candlelit::cell::hinted(candlelit::cell::hinted(a.matmul(&b))?\
              .sum_all())?;\nlet f = |x: i32| -> Result<i32> { Ok(g(x)?) };"
+        );
+    }
+
+    #[test]
+    fn a_cell_that_starts_with_a_question_mark_starts_before_the_wrappers() {
+        let out = instrument("a.sum_all()?.to_scalar::<f32>()?").expect("parses");
+        assert_eq!(
+            out,
+            "candlelit::cell::start(); candlelit::cell::hinted(candlelit::cell::hinted(a.sum_all())?\
+             .to_scalar::<f32>())?"
         );
     }
 

@@ -429,6 +429,11 @@ impl Session {
                 true
             }
             Err(evcxr::Error::CompilationErrors(errors)) => {
+                if std::env::var_os("CANDLELIT_DEBUG").is_some() {
+                    // For maintainers: what rustc said about the code evcxr compiled (the kernel's log).
+                    eprintln!("candlelit debug: compile errors for:\n{code}");
+                    errors.iter().for_each(|e| eprintln!("  {}", e.rendered()));
+                }
                 sink(Output::Error(compile_error(&errors, original.unwrap_or(code))));
                 false
             }
