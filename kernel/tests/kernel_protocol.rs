@@ -189,6 +189,34 @@ async fn execute_gives_streams_results_figures_and_learner_readable_errors() -> 
     let data = &figure.outputs("execute_result")[0]["data"];
     assert!(data["image/svg+xml"].as_str().is_some_and(|svg| svg.contains("<svg") && svg.contains("squares")));
 
+    // A loss curve redrawn while the cell runs: each clear_output(wait) comes before the figure that replaces it.
+    let live = k
+        .execute(
+            "for i in 1..=3 {\n    clear_output(true);\n    display(&Figure::new().line(\"loss\", &[1.0, 0.5, 0.25][..i]));\n}",
+        )
+        .await?;
+    assert_eq!(status(&live), "ok", "{:?}", live.outputs("error"));
+    let order: Vec<&str> = live
+        .iopub
+        .iter()
+        .map(|m| m.header.msg_type.as_str())
+        .filter(|t| *t == "clear_output" || *t == "display_data")
+        .collect();
+    assert_eq!(order, ["clear_output", "display_data"].repeat(3), "{order:?}");
+    assert!(live.outputs("clear_output").iter().all(|c| c["wait"] == true));
+    assert!(
+        live.outputs("display_data")
+            .iter()
+            .all(|d| d["data"]["image/svg+xml"].as_str().is_some_and(|s| s.contains("<svg")))
+    );
+
+    // `:doc` puts documentation in the pager (an execute_reply payload), like `name?` in IPython.
+    let doc = k.execute(":doc Tensor::matmul").await?;
+    assert_eq!(status(&doc), "ok", "{:?}", doc.outputs("error"));
+    let page = &doc.reply_json()["payload"][0];
+    assert_eq!(page["source"], "page");
+    assert!(page["data"]["text/plain"].as_str().is_some_and(|t| t.contains("matmul")), "{page}");
+
     let compile = k.execute("let y: i32 = \"forty-two\";").await?;
     assert_eq!(status(&compile), "error");
     assert_eq!(compile.reply_json()["ename"], "CompileError");
@@ -213,7 +241,7 @@ async fn execute_gives_streams_results_figures_and_learner_readable_errors() -> 
     let after = k.execute("x + 1").await?;
     assert_eq!(after.outputs("execute_result")[0]["data"]["text/plain"], "43", "x survives errors and panics");
     let count = after.reply_json()["execution_count"].as_u64();
-    assert_eq!(count, Some(7));
+    assert_eq!(count, Some(9));
     Ok(())
 }
 
