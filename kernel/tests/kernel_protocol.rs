@@ -62,10 +62,11 @@ impl Exchange {
 
 /// One kernel at a time: each compiles cells with rustc, and two at once on a 2-core machine make timings (the
 /// interrupt grace period above all) meaningless.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// An async mutex: each test has its own runtime, and the guard is held across awaits.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().await
 }
 
 async fn start_kernel() -> Result<Kernel, Box<dyn std::error::Error>> {
@@ -164,7 +165,7 @@ fn status(exchange: &Exchange) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn execute_gives_streams_results_figures_and_learner_readable_errors() -> TestResult {
-    let _serial = serial();
+    let _serial = serial().await;
     let mut k = start_kernel().await?;
 
     let first = k.execute("let x = 40 + 2;\nprintln!(\"to stdout\");\neprintln!(\"to stderr\");\nx").await?;
@@ -247,7 +248,7 @@ async fn execute_gives_streams_results_figures_and_learner_readable_errors() -> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interrupt_stops_an_endless_loop_and_keeps_variables() -> TestResult {
-    let _serial = serial();
+    let _serial = serial().await;
     let mut k = start_kernel().await?;
     let setup = k.execute("let kept = vec![1, 2, 3];\nmanual_seed(7);").await?;
     assert_eq!(status(&setup), "ok", "{:?}", setup.outputs("error"));
@@ -287,7 +288,7 @@ async fn interrupt_stops_an_endless_loop_and_keeps_variables() -> TestResult {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cell_that_ignores_the_interrupt_is_stopped_by_a_restart_that_says_so() -> TestResult {
-    let _serial = serial();
+    let _serial = serial().await;
     let mut k = start_kernel().await?;
     expect_ok(&k.execute("let lost = 1;").await?);
     let message = JupyterMessage::new(
@@ -314,7 +315,7 @@ async fn a_cell_that_ignores_the_interrupt_is_stopped_by_a_restart_that_says_so(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_with_a_bad_signature_is_dropped_and_nothing_runs() -> TestResult {
-    let _serial = serial();
+    let _serial = serial().await;
     let mut k = start_kernel().await?;
     let marker = k.dir.join("tampered-ran");
     let code = format!("std::fs::write({:?}, \"ran\").unwrap();", marker.display().to_string());
@@ -348,7 +349,7 @@ async fn a_message_with_a_bad_signature_is_dropped_and_nothing_runs() -> TestRes
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kernel_info_is_complete_complete_inspect_history_and_shutdown_answer() -> TestResult {
-    let _serial = serial();
+    let _serial = serial().await;
     let mut k = start_kernel().await?;
     let info = k.request(KernelInfoRequest::default().into(), Duration::from_secs(30)).await?.reply_json();
     assert_eq!(info["protocol_version"], "5.3");
