@@ -26,6 +26,8 @@ struct Kernel {
     iopub: ClientIoPubConnection,
     control: ClientControlConnection,
     dir: PathBuf,
+    /// Held while the kernel lives: one kernel at a time (see [`SERIAL`]).
+    _serial: tokio::sync::MutexGuard<'static, ()>,
 }
 
 impl Drop for Kernel {
@@ -65,11 +67,8 @@ impl Exchange {
 /// An async mutex: each test has its own runtime, and the guard is held across awaits.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().await
-}
-
 async fn start_kernel() -> Result<Kernel, Box<dyn std::error::Error>> {
+    let serial = SERIAL.lock().await;
     let ports = jupyter_zmq_client::peek_ports("127.0.0.1".parse()?, 5).await?;
     let key = uuid::Uuid::new_v4().to_string();
     let info: ConnectionInfo = serde_json::from_value(serde_json::json!({
@@ -93,7 +92,7 @@ async fn start_kernel() -> Result<Kernel, Box<dyn std::error::Error>> {
     let shell = jupyter_zmq_client::create_client_shell_connection_with_identity(&info, &session, identity).await?;
     let iopub = jupyter_zmq_client::create_client_iopub_connection(&info, "", &session).await?;
     let control = jupyter_zmq_client::create_client_control_connection(&info, &session).await?;
-    let mut kernel = Kernel { child, info, shell, iopub, control, dir };
+    let mut kernel = Kernel { child, info, shell, iopub, control, dir, _serial: serial };
     // Wait until iopub delivers (a PUB socket drops messages sent before the subscription is in place).
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -165,7 +164,6 @@ fn status(exchange: &Exchange) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn execute_gives_streams_results_figures_and_learner_readable_errors() -> TestResult {
-    let _serial = serial().await;
     let mut k = start_kernel().await?;
 
     let first = k.execute("let x = 40 + 2;\nprintln!(\"to stdout\");\neprintln!(\"to stderr\");\nx").await?;
@@ -248,7 +246,6 @@ async fn execute_gives_streams_results_figures_and_learner_readable_errors() -> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interrupt_stops_an_endless_loop_and_keeps_variables() -> TestResult {
-    let _serial = serial().await;
     let mut k = start_kernel().await?;
     let setup = k.execute("let kept = vec![1, 2, 3];\nmanual_seed(7);").await?;
     assert_eq!(status(&setup), "ok", "{:?}", setup.outputs("error"));
@@ -288,7 +285,6 @@ async fn interrupt_stops_an_endless_loop_and_keeps_variables() -> TestResult {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cell_that_ignores_the_interrupt_is_stopped_by_a_restart_that_says_so() -> TestResult {
-    let _serial = serial().await;
     let mut k = start_kernel().await?;
     expect_ok(&k.execute("let lost = 1;").await?);
     let message = JupyterMessage::new(
@@ -315,7 +311,6 @@ async fn a_cell_that_ignores_the_interrupt_is_stopped_by_a_restart_that_says_so(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_with_a_bad_signature_is_dropped_and_nothing_runs() -> TestResult {
-    let _serial = serial().await;
     let mut k = start_kernel().await?;
     let marker = k.dir.join("tampered-ran");
     let code = format!("std::fs::write({:?}, \"ran\").unwrap();", marker.display().to_string());
@@ -349,7 +344,6 @@ async fn a_message_with_a_bad_signature_is_dropped_and_nothing_runs() -> TestRes
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kernel_info_is_complete_complete_inspect_history_and_shutdown_answer() -> TestResult {
-    let _serial = serial().await;
     let mut k = start_kernel().await?;
     let info = k.request(KernelInfoRequest::default().into(), Duration::from_secs(30)).await?.reply_json();
     assert_eq!(info["protocol_version"], "5.3");

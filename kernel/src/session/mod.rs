@@ -177,6 +177,10 @@ impl Options {
     }
 }
 
+/// The line that sets up a (re)started evaluation process: interrupt flag and panic reporting (see
+/// `candlelit::cell::install`).
+const INSTALL_HOOKS: &str = "candlelit::cell::install()?;";
+
 /// Lets another thread interrupt the running cell (Jupyter's `interrupt_request`, Ctrl-C in the REPL).
 #[derive(Clone)]
 pub struct Interrupter {
@@ -304,9 +308,9 @@ impl Session {
         // Hooks go in a cell of their own: `install` must run in the child after every (re)start. The variable
         // makes evcxr's rust-analyzer index Candle now (about 10 s here) rather than in the learner's first cell,
         // and the `?` switches on evcxr's `?` support now rather than by a failed compile of a learner's cell.
-        let hooks = "candlelit::cell::install()?;\nlet _candlelit_ready = true;";
+        let hooks = format!("{INSTALL_HOOKS}\nlet _candlelit_ready = true;");
         if ok
-            && self.run(hooks, None, &mut |out| {
+            && self.run(&hooks, None, &mut |out| {
                 if let Output::Error(e) = out {
                     problems.push_str(&e.to_text());
                 }
@@ -464,8 +468,7 @@ impl Session {
     }
 
     fn reload_after_restart(&mut self) -> &'static str {
-        let hooks = "candlelit::cell::install().expect(\"installing the interrupt handler\");";
-        if self.run(hooks, None, &mut |_| {}) {
+        if self.run(INSTALL_HOOKS, None, &mut |_| {}) {
             "the prelude is loaded again."
         } else {
             "reloading the prelude failed."
