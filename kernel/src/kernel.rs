@@ -10,8 +10,10 @@
 //! A message whose signature does not match the connection key is dropped and logged, never acted on.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use jupyter_protocol::{
     ClearOutput, CommInfoReply, CompleteReply, DisplayData, ErrorOutput, ExecuteInput, ExecuteReply, ExecuteResult,
@@ -20,15 +22,28 @@ use jupyter_protocol::{
     Media, Payload, ReplyError, ReplyStatus, ShutdownReply, Status, StreamContent, Transient,
 };
 use jupyter_zmq_client::{ConnectionInfo, RuntimeError, SubscriptionEvent};
-use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use crate::session::{self, Completeness, Interrupter, Options, Output, Session};
 
-/// Reads the connection file and serves until a `shutdown_request`.
+/// Reads the connection file and serves until a `shutdown_request`. Under `candlelit lab`, a pre-started kernel
+/// (see [`crate::standby`]) takes the connection file instead, and this process only stands in for it.
 ///
 /// # Errors
 /// When the connection file cannot be read or a socket cannot be bound.
 pub fn run(connection_file: &Path) -> Result<(), String> {
+    if let Some(served) = crate::standby::hand_over(connection_file) {
+        return served;
+    }
+    let info = read_connection_file(connection_file)?;
+    serve_blocking(info, Prepared::start(), || {})
+}
+
+/// The connection file's contents, checked for a signature scheme candlelit speaks.
+///
+/// # Errors
+/// When the file cannot be read, is not a connection file, or asks for another scheme than HMAC-SHA256.
+pub fn read_connection_file(connection_file: &Path) -> Result<ConnectionInfo, String> {
     let text = std::fs::read_to_string(connection_file)
         .map_err(|e| format!("cannot read the connection file {}: {e}", connection_file.display()))?;
     let info: ConnectionInfo = serde_json::from_str(&text)
@@ -36,12 +51,91 @@ pub fn run(connection_file: &Path) -> Result<(), String> {
     if !info.key.is_empty() && info.signature_scheme != "hmac-sha256" {
         return Err(format!("unsupported signature scheme {:?}; use hmac-sha256", info.signature_scheme));
     }
+    Ok(info)
+}
+
+/// Binds the sockets of `info`, calls `on_bound`, and serves `prepared` until a `shutdown_request`.
+///
+/// # Errors
+/// When a socket cannot be bound or the async runtime cannot start.
+pub fn serve_blocking(info: ConnectionInfo, prepared: Prepared, on_bound: impl FnOnce()) -> Result<(), String> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    runtime.block_on(serve(info))
+    runtime.block_on(serve(info, prepared, on_bound))
+}
+
+/// A kernel before it has sockets: the session thread (already loading the prelude), its work queue, and what it
+/// shares with the channels. Starting this before a connection file exists is what makes a standby kernel.
+pub struct Prepared {
+    out_tx: UnboundedSender<Outgoing>,
+    out_rx: UnboundedReceiver<Outgoing>,
+    history: History,
+    interrupter: Arc<Mutex<Option<Interrupter>>>,
+    jobs: JobSender,
+    activity: Arc<Activity>,
+}
+
+impl Prepared {
+    /// Starts the session thread; the prelude loads while the caller waits for sockets.
+    pub fn start() -> Prepared {
+        let (out_tx, out_rx) = unbounded_channel::<Outgoing>();
+        let history: History = Arc::default();
+        let interrupter: Arc<Mutex<Option<Interrupter>>> = Arc::default();
+        let activity = Arc::new(Activity::default());
+        let jobs =
+            start_session_thread(out_tx.clone(), Arc::clone(&history), Arc::clone(&interrupter), Arc::clone(&activity));
+        Prepared { out_tx, out_rx, history, interrupter, jobs, activity }
+    }
+
+    /// Asks the running cell, if any, to stop.
+    pub fn interrupter(&self) -> impl Fn() + Send + 'static {
+        let interrupter = Arc::clone(&self.interrupter);
+        move || {
+            if let Some(i) = interrupter.lock().ok().and_then(|g| g.clone()) {
+                i.interrupt();
+            }
+        }
+    }
+
+    /// What the session thread is doing.
+    pub fn activity(&self) -> Arc<Activity> {
+        Arc::clone(&self.activity)
+    }
+
+    /// Queues a change of the cells' working folder, ahead of any cell.
+    pub fn enter_dir(&self, dir: PathBuf) {
+        self.jobs.send(Job::EnterDir(dir));
+    }
+}
+
+/// What the session thread is doing, for deciding when background work may start without slowing a learner's cell.
+#[derive(Debug, Default)]
+pub struct Activity {
+    /// The session has started (or failed to).
+    ready: AtomicBool,
+    /// Requests handed to the session thread and not yet finished.
+    pending: AtomicUsize,
+    /// When the session thread last finished something.
+    last_done: Mutex<Option<Instant>>,
+}
+
+impl Activity {
+    /// How long the session has been loaded and idle; `None` while it loads or works.
+    pub fn idle_for(&self) -> Option<Duration> {
+        if !self.ready.load(Ordering::SeqCst) || self.pending.load(Ordering::SeqCst) > 0 {
+            return None;
+        }
+        self.last_done.lock().ok().and_then(|t| *t).map(|t| t.elapsed())
+    }
+
+    fn finished(&self) {
+        if let Ok(mut t) = self.last_done.lock() {
+            *t = Some(Instant::now());
+        }
+    }
 }
 
 /// What the session thread sends back to the sockets.
@@ -55,12 +149,32 @@ enum Job {
     Execute(JupyterMessage),
     Complete(JupyterMessage),
     Inspect(JupyterMessage),
+    /// Make this the cells' working folder (a standby adopted by a notebook elsewhere).
+    EnterDir(PathBuf),
+}
+
+/// Sends work to the session thread, counting it as pending until the thread has done it.
+struct JobSender {
+    jobs: std::sync::mpsc::Sender<Job>,
+    activity: Arc<Activity>,
+}
+
+impl JobSender {
+    /// Queues `job`; `false` when the session thread is gone.
+    fn send(&self, job: Job) -> bool {
+        self.activity.pending.fetch_add(1, Ordering::SeqCst);
+        let sent = self.jobs.send(job).is_ok();
+        if !sent {
+            self.activity.pending.fetch_sub(1, Ordering::SeqCst);
+        }
+        sent
+    }
 }
 
 /// Inputs seen so far: `(execution count, code, text/plain of the result)`.
 type History = Arc<Mutex<Vec<(usize, String, String)>>>;
 
-async fn serve(info: ConnectionInfo) -> Result<(), String> {
+async fn serve(info: ConnectionInfo, prepared: Prepared, on_bound: impl FnOnce()) -> Result<(), String> {
     let session_id = uuid::Uuid::new_v4().to_string();
     let bind = |what: &str, e: RuntimeError| format!("cannot bind the {what} socket: {e}");
     let shell =
@@ -78,11 +192,10 @@ async fn serve(info: ConnectionInfo) -> Result<(), String> {
         .await
         .map_err(|e| bind("iopub", e))?;
 
-    let (out_tx, mut out_rx) = unbounded_channel::<Outgoing>();
+    on_bound();
+    let Prepared { out_tx, mut out_rx, history, interrupter, jobs, activity } = prepared;
+    crate::standby::replenish_when_idle(activity);
     let (iopub_tx, mut iopub_rx) = unbounded_channel::<JupyterMessage>();
-    let history: History = Arc::default();
-    let interrupter: Arc<Mutex<Option<Interrupter>>> = Arc::default();
-    let jobs = start_session_thread(out_tx.clone(), Arc::clone(&history), Arc::clone(&interrupter));
 
     tokio::spawn(async move { while heartbeat.single_heartbeat().await.is_ok() {} });
     tokio::spawn(async move {
@@ -169,7 +282,7 @@ async fn serve(info: ConnectionInfo) -> Result<(), String> {
                         continue;
                     }
                 };
-                if jobs.send(job).is_err() {
+                if !jobs.send(job) {
                     break;
                 }
             }
@@ -194,6 +307,10 @@ async fn serve(info: ConnectionInfo) -> Result<(), String> {
                 Some(InterruptReply::new().as_child_of(&request))
             }
             JupyterMessageContent::ShutdownRequest(req) => {
+                if req.restart {
+                    // The restarted kernel will look for a standby: have one loading already.
+                    crate::standby::replenish();
+                }
                 let reply = ShutdownReply { restart: req.restart, status: ReplyStatus::Ok, error: None };
                 let _ = control_send.send(reply.as_child_of(&request)).await;
                 let _ = iopub_tx.send(Status::idle().as_child_of(&request));
@@ -345,8 +462,10 @@ fn start_session_thread(
     out: UnboundedSender<Outgoing>,
     history: History,
     interrupter: Arc<Mutex<Option<Interrupter>>>,
-) -> std::sync::mpsc::Sender<Job> {
+    activity: Arc<Activity>,
+) -> JobSender {
     let (jobs_tx, jobs_rx) = std::sync::mpsc::channel::<Job>();
+    let queued = Arc::clone(&activity);
     std::thread::spawn(move || {
         let session = Session::start(Options::from_env());
         if let (Ok(s), Ok(mut slot)) = (&session, interrupter.lock()) {
@@ -355,9 +474,13 @@ fn start_session_thread(
         if let Err(e) = &session {
             eprintln!("candlelit: {e}");
         }
+        activity.finished();
+        activity.ready.store(true, Ordering::SeqCst);
         let mut worker = Worker { session, out, history, count: 0 };
         while let Ok(job) = jobs_rx.recv() {
             let failed = worker.handle(job);
+            activity.finished();
+            activity.pending.fetch_sub(1, Ordering::SeqCst);
             if failed {
                 // Like ipykernel: requests queued before a failing cell are aborted, not run on a broken state.
                 while let Ok(job) = jobs_rx.try_recv() {
@@ -367,11 +490,12 @@ fn start_session_thread(
                             worker.handle(other);
                         }
                     }
+                    activity.pending.fetch_sub(1, Ordering::SeqCst);
                 }
             }
         }
     });
-    jobs_tx
+    JobSender { jobs: jobs_tx, activity: queued }
 }
 
 struct Worker {
@@ -394,6 +518,14 @@ impl Worker {
     fn handle(&mut self, job: Job) -> bool {
         let request = match &job {
             Job::Execute(r) | Job::Complete(r) | Job::Inspect(r) => r.clone(),
+            Job::EnterDir(dir) => {
+                if let Ok(session) = &mut self.session
+                    && let Err(e) = session.enter_dir(dir)
+                {
+                    eprintln!("candlelit: {e}");
+                }
+                return false;
+            }
         };
         self.iopub(Status::busy().as_child_of(&request));
         let failed = match job {
@@ -406,6 +538,7 @@ impl Worker {
                 self.inspect(&request);
                 false
             }
+            Job::EnterDir(_) => false,
         };
         self.iopub(Status::idle().as_child_of(&request));
         failed

@@ -47,6 +47,18 @@ pub fn run(args: &Args) -> Result<(), String> {
         .arg(format!("--IdentityProvider.token={token}"))
         .arg(format!("--ServerApp.root_dir={}", notebooks.display()))
         .arg(format!("--ServerApp.open_browser={}", if args.no_browser { "False" } else { "True" }));
+    // A kernel loading in the background, for the first notebook opened (see `standby`). Without one, kernels
+    // simply start the slow way.
+    let owner = std::process::id();
+    match crate::standby::socket_for(owner).and_then(|socket| {
+        crate::standby::spawn(&socket, owner)?;
+        Ok(socket)
+    }) {
+        Ok(socket) => {
+            command.env(crate::standby::SOCKET_VAR, socket).env(crate::standby::OWNER_VAR, owner.to_string());
+        }
+        Err(e) => eprintln!("candlelit: kernels will start without a standby: {e}"),
+    }
     // Containers and CI machines often run as root, which Jupyter Server refuses unless told otherwise.
     #[cfg(unix)]
     // SAFETY: geteuid(2) has no preconditions and cannot fail.

@@ -7,6 +7,7 @@ mod kernel;
 mod lab;
 mod paths;
 mod session;
+mod standby;
 mod wire;
 
 use std::path::PathBuf;
@@ -31,8 +32,11 @@ enum Command {
     /// Run the Jupyter kernel (started by Jupyter, not by hand).
     Kernel {
         /// The connection file Jupyter wrote.
-        #[arg(long, short = 'f')]
-        connection_file: PathBuf,
+        #[arg(long, short = 'f', required_unless_present = "standby")]
+        connection_file: Option<PathBuf>,
+        /// Load the prelude now and wait on this socket for a kernel to take over (started by `candlelit lab`).
+        #[arg(long, value_name = "SOCKET", hide = true, conflicts_with = "connection_file")]
+        standby: Option<PathBuf>,
     },
 }
 
@@ -51,7 +55,9 @@ fn main() -> ExitCode {
             println!("Run `candlelit lab` to open the lessons, or `candlelit --help` for every command.");
             Ok(())
         }
-        Some(Command::Kernel { connection_file }) => kernel::run(&connection_file),
+        Some(Command::Kernel { standby: Some(socket), .. }) => standby::serve(&socket),
+        Some(Command::Kernel { connection_file: Some(file), .. }) => kernel::run(&file),
+        Some(Command::Kernel { .. }) => Err("`candlelit kernel` needs --connection-file (Jupyter passes it)".into()),
         Some(Command::Install(args)) => install::run(&args),
         Some(Command::Lab(args)) => lab::run(&args),
     };

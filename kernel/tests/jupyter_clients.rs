@@ -88,11 +88,14 @@ fn candlelit_lab_serves_the_kernel_through_jupyter_server() {
     // `candlelit lab` looks for JupyterLab in the venv under its home first: lend it the test venv.
     std::os::unix::fs::symlink(repo().join(".candlelit/venv"), home.join("venv")).expect("venv link");
     let notebooks = scratch("lab-notebooks");
+    // Where `lab` puts its standby kernel's socket and log.
+    let runtime = scratch("lab-runtime");
     let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
     let child = Command::new(env!("CARGO_BIN_EXE_candlelit"))
         .args(["lab", "--no-browser", "--no-warm", "--port", &port.to_string(), "--notebook-dir"])
         .arg(&notebooks)
         .env("CANDLELIT_HOME", &home)
+        .env("XDG_RUNTIME_DIR", &runtime)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -126,7 +129,32 @@ fn candlelit_lab_serves_the_kernel_through_jupyter_server() {
     assert_eq!(seen["display_name"], "Rust · candlelit");
     assert_eq!(seen["status"], "ok", "{seen}");
     assert_eq!(seen["result"], "6.0", "{seen}");
+    // The kernel Jupyter started handed its connection file to the standby `lab` had started.
+    // SAFETY: getuid(2) has no preconditions and cannot fail.
+    let standby = runtime.join(format!("candlelit-{}", unsafe { libc::getuid() }));
+    let log = std::fs::read_to_string(standby.join(format!("standby-{}.log", lab.0.id()))).unwrap_or_default();
+    assert!(log.contains("standby ready") && log.contains("standby taken"), "standby log:\n{log}");
     drop(lab);
+    // With JupyterLab gone, so are its standbys.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !processes_mentioning(&standby).is_empty() {
+        assert!(Instant::now() < deadline, "standbys outlived JupyterLab: {:?}", processes_mentioning(&standby));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = std::fs::remove_dir_all(&runtime);
     let _ = std::fs::remove_dir_all(&home);
     let _ = std::fs::remove_dir_all(&notebooks);
+}
+
+/// Command lines of running processes that mention `path` (from /proc).
+fn processes_mentioning(path: &std::path::Path) -> Vec<String> {
+    let needle = path.display().to_string();
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| std::fs::read(entry.path().join("cmdline")).ok())
+        .map(|raw| String::from_utf8_lossy(&raw).replace('\0', " "))
+        .filter(|cmdline| cmdline.contains(&needle))
+        .collect()
 }

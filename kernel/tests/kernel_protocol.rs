@@ -27,7 +27,7 @@ struct Kernel {
     control: ClientControlConnection,
     dir: PathBuf,
     /// Held while the kernel lives: one kernel at a time (see [`SERIAL`]).
-    _serial: tokio::sync::MutexGuard<'static, ()>,
+    serial: Option<tokio::sync::MutexGuard<'static, ()>>,
 }
 
 impl Drop for Kernel {
@@ -69,6 +69,20 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn start_kernel() -> Result<Kernel, Box<dyn std::error::Error>> {
     let serial = SERIAL.lock().await;
+    start_kernel_with(Launch::default(), serial).await
+}
+
+/// How Jupyter would start the kernel: environment and working folder, beyond the defaults.
+#[derive(Default)]
+struct Launch {
+    env: Vec<(String, String)>,
+    cwd: Option<PathBuf>,
+}
+
+async fn start_kernel_with(
+    launch: Launch,
+    serial: tokio::sync::MutexGuard<'static, ()>,
+) -> Result<Kernel, Box<dyn std::error::Error>> {
     let ports = jupyter_zmq_client::peek_ports("127.0.0.1".parse()?, 5).await?;
     let key = uuid::Uuid::new_v4().to_string();
     let info: ConnectionInfo = serde_json::from_value(serde_json::json!({
@@ -80,19 +94,20 @@ async fn start_kernel() -> Result<Kernel, Box<dyn std::error::Error>> {
     std::fs::create_dir_all(&dir)?;
     let file = dir.join("connection.json");
     std::fs::write(&file, serde_json::to_string(&info)?)?;
-    let child = Command::new(env!("CARGO_BIN_EXE_candlelit"))
-        .args(["kernel", "--connection-file"])
-        .arg(&file)
-        .env("CANDLELIT_INTERRUPT_GRACE", "3")
-        .stdin(Stdio::null())
-        .spawn()?;
+    let mut command = Command::new(env!("CARGO_BIN_EXE_candlelit"));
+    command.args(["kernel", "--connection-file"]).arg(&file).env("CANDLELIT_INTERRUPT_GRACE", "3");
+    command.envs(launch.env).stdin(Stdio::null());
+    if let Some(cwd) = launch.cwd {
+        command.current_dir(cwd);
+    }
+    let child = command.spawn()?;
     let session = uuid::Uuid::new_v4().to_string();
     // The kernel binds at once; connecting before that is fine (ZeroMQ retries).
     let identity = jupyter_zmq_client::peer_identity_for_session(&session)?;
     let shell = jupyter_zmq_client::create_client_shell_connection_with_identity(&info, &session, identity).await?;
     let iopub = jupyter_zmq_client::create_client_iopub_connection(&info, "", &session).await?;
     let control = jupyter_zmq_client::create_client_control_connection(&info, &session).await?;
-    let mut kernel = Kernel { child, info, shell, iopub, control, dir, _serial: serial };
+    let mut kernel = Kernel { child, info, shell, iopub, control, dir, serial: Some(serial) };
     // Wait until iopub delivers (a PUB socket drops messages sent before the subscription is in place).
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -108,6 +123,11 @@ async fn start_kernel() -> Result<Kernel, Box<dyn std::error::Error>> {
 }
 
 impl Kernel {
+    /// Stops the kernel, handing on the one-at-a-time lock for the next kernel of the same test.
+    fn stop(mut self) -> Option<tokio::sync::MutexGuard<'static, ()>> {
+        self.serial.take()
+    }
+
     /// Sends a shell request; collects iopub until the matching idle and the shell reply.
     async fn request(&mut self, content: JupyterMessageContent, timeout: Duration) -> Result<Exchange, String> {
         let message = JupyterMessage::new(content, None);
@@ -399,5 +419,93 @@ async fn kernel_info_is_complete_complete_inspect_history_and_shutdown_answer() 
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(matches!(ReplyStatus::Ok, ReplyStatus::Ok));
+    Ok(())
+}
+
+/// A standby kernel waiting on `socket`, as `candlelit lab` starts one; its log is `log`.
+fn start_standby(socket: &std::path::Path, log: &std::path::Path, owner: u32) -> std::io::Result<Child> {
+    Command::new(env!("CARGO_BIN_EXE_candlelit"))
+        .args(["kernel", "--standby"])
+        .arg(socket)
+        .env("CANDLELIT_INTERRUPT_GRACE", "3")
+        .env("CANDLELIT_STANDBY", socket)
+        .env("CANDLELIT_STANDBY_OWNER", owner.to_string())
+        .env("WHO_STARTED_ME", "the standby")
+        .stdin(Stdio::null())
+        .stderr(std::fs::File::create(log)?)
+        .spawn()
+}
+
+async fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        if Instant::now() > deadline {
+            return Err(format!("timed out waiting for {what}"));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_kernel_takes_over_only_a_matching_launch_and_lives_as_long_as_its_stand_in() -> TestResult {
+    let serial = SERIAL.lock().await;
+    let dir = std::env::temp_dir().join(format!("candlelit-standby-test-{}", uuid::Uuid::new_v4()));
+    let notebooks = dir.join("notebooks");
+    std::fs::create_dir_all(&notebooks)?;
+    std::fs::write(notebooks.join("note.txt"), "next to the notebook")?;
+    let (socket, log) = (dir.join("standby.sock"), dir.join("standby.log"));
+    // The owner stands for `candlelit lab`: when it ends, every standby it owns ends.
+    let mut owner = Command::new("sleep").arg("900").spawn()?;
+    let mut standby = start_standby(&socket, &log, owner.id())?;
+    wait_for("the standby to load the prelude", CELL_TIMEOUT, || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("standby ready"))
+    })
+    .await?;
+    let env = |grace: &str| {
+        [
+            ("CANDLELIT_STANDBY", socket.display().to_string()),
+            ("CANDLELIT_STANDBY_OWNER", owner.id().to_string()),
+            ("CANDLELIT_INTERRUPT_GRACE", grace.to_string()),
+            ("WHO_STARTED_ME", "Jupyter".to_string()),
+        ]
+        .map(|(k, v)| (k.to_string(), v))
+        .to_vec()
+    };
+    let who = "std::env::var(\"WHO_STARTED_ME\")?";
+
+    // Other CANDLELIT_* settings than the standby's: it refuses, and the kernel starts on its own.
+    let mut own = start_kernel_with(Launch { env: env("4"), cwd: Some(notebooks.clone()) }, serial).await?;
+    let answer = own.execute(who).await?;
+    expect_ok(&answer);
+    assert_eq!(answer.outputs("execute_result")[0]["data"]["text/plain"], "\"Jupyter\"");
+    assert!(socket.exists(), "the standby must still wait after refusing");
+    let serial = own.stop().ok_or("the kernel lost its lock")?;
+
+    // Same settings: the standby takes over, runs cells in the launch's folder, and keeps its variables.
+    let mut adopted = start_kernel_with(Launch { env: env("3"), cwd: Some(notebooks.clone()) }, serial).await?;
+    let answer = adopted.execute(who).await?;
+    expect_ok(&answer);
+    assert_eq!(answer.outputs("execute_result")[0]["data"]["text/plain"], "\"the standby\"");
+    let read = adopted.execute("let note = std::fs::read_to_string(\"note.txt\")?;\nnote.len()").await?;
+    expect_ok(&read);
+    assert_eq!(read.outputs("execute_result")[0]["data"]["text/plain"], "20");
+    assert!(!socket.exists(), "a standby that was taken must not be offered again");
+
+    // Idle for a few seconds, the adopted kernel starts the next standby on the same socket.
+    wait_for("the next standby", Duration::from_secs(60), || socket.exists()).await?;
+
+    // Jupyter kills the process it started: the kernel it stood in for goes too.
+    adopted.child.kill()?;
+    adopted.child.wait()?;
+    wait_for("the adopted kernel to exit", Duration::from_secs(10), || standby.try_wait().is_ok_and(|s| s.is_some()))
+        .await?;
+
+    // `candlelit lab` ends: the waiting standby removes its socket and exits.
+    owner.kill()?;
+    owner.wait()?;
+    wait_for("the next standby to exit with its owner", Duration::from_secs(10), || !socket.exists()).await?;
+    drop(adopted);
+    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

@@ -325,6 +325,22 @@ impl Session {
         ))
     }
 
+    /// Makes `dir` the folder the cells run in, so `File::open("data.csv")` finds files next to the notebook. Used
+    /// when a session started elsewhere is handed to a notebook (see `standby`).
+    ///
+    /// # Errors
+    /// When the evaluation process cannot enter `dir`.
+    pub fn enter_dir(&mut self, dir: &std::path::Path) -> Result<(), String> {
+        let literal = format!("{:?}", dir.to_string_lossy());
+        let mut problem = String::new();
+        let ok = self.run(&format!("std::env::set_current_dir({literal})?;"), None, &mut |out| {
+            if let Output::Error(e) = out {
+                problem = e.to_text();
+            }
+        });
+        if ok { Ok(()) } else { Err(format!("cells could not run in {}: {problem}", dir.display())) }
+    }
+
     /// An [`Interrupter`] for this session, to use from another thread.
     pub fn interrupter(&self) -> Interrupter {
         Interrupter { control: Arc::clone(&self.control) }
