@@ -5,7 +5,9 @@ table (and writes it to .candlelit/bench/notebook-session.md).
 
 What is measured, for each kernel, over real Jupyter messages (jupyter_client):
 - start: kernel process start -> result of the first cell that uses Candle (the caches are warm: one untimed
-  start comes first), median of --starts runs;
+  start comes first), median of --starts runs. `candlelit-lab` is the same kernel started the way `candlelit lab`
+  starts it: with a standby kernel that has finished loading the prelude (this script starts one before each
+  start if none waits, as `lab` does, and waits for it to be ready);
 - trivial cell and one-line tensor cell: p50 / p90 of --runs cells, each with different code (no cache hits);
 - interrupt: an endless loop is interrupted once it is running; time to the execute_reply, and whether a
   variable defined before survives;
@@ -14,13 +16,17 @@ What is measured, for each kernel, over real Jupyter messages (jupyter_client):
 """
 
 import argparse
+import os
 import pathlib
+import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 from jupyter_client import KernelManager
+from jupyter_client.kernelspec import KernelSpecManager
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CANDLE = "0.11.1"
@@ -33,12 +39,63 @@ use candle_nn::{{self as nn, loss, Optimizer, VarBuilder, VarMap, SGD}};
 """
 
 
+class Standby:
+    """What `candlelit lab` does for its kernels: one standby kernel loading in the background (see
+    kernel/src/standby.rs). Kernels started while `active` find it through the environment."""
+
+    def __init__(self):
+        folder = pathlib.Path(tempfile.mkdtemp(prefix="candlelit-bench-standby-"))
+        self.socket = folder / "standby.sock"
+        self.log = folder / "standby.log"
+        self.exe = KernelSpecManager().get_kernel_spec("candlelit").argv[0]
+        self.env = {"CANDLELIT_STANDBY": str(self.socket), "CANDLELIT_STANDBY_OWNER": str(os.getpid())}
+
+    def waiting(self):
+        try:
+            with socket.socket(socket.AF_UNIX) as s:
+                s.connect(str(self.socket))
+            return True
+        except OSError:
+            return False
+
+    def ensure_ready(self, timeout=900):
+        """Starts a standby unless one waits, then waits until one has loaded the prelude."""
+        if not self.waiting():
+            with open(self.log, "a") as log:
+                subprocess.Popen([self.exe, "kernel", "--standby", str(self.socket)], env={**os.environ, **self.env},
+                                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+        deadline = time.perf_counter() + timeout
+        while True:
+            text = self.log.read_text() if self.log.exists() else ""
+            if self.waiting() and text.count("standby ready") > text.count("standby taken"):
+                return
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"no standby became ready; its log:\n{text}")
+            time.sleep(0.2)
+
+
+STANDBY = None
+
+# What candlelit's session sets for the process that runs cells (see worker() in kernel/src/session/mod.rs).
+CELL_MALLOC = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "67108864"}
+
+
 class Kernel:
     def __init__(self, name):
+        global STANDBY
         self.name = name
-        self.km = KernelManager(kernel_name=name)
+        lab = name == "candlelit-lab"
+        self.km = KernelManager(kernel_name="candlelit" if lab else name)
+        if lab:
+            STANDBY = STANDBY or Standby()
+            STANDBY.ensure_ready()
+            os.environ.update(STANDBY.env)
         started = time.perf_counter()
-        self.km.start_kernel()
+        try:
+            self.km.start_kernel()
+        finally:
+            for key in (STANDBY.env if STANDBY else {}):
+                os.environ.pop(key, None)
         self.started = started
         self.kc = self.km.client()
         self.kc.start_channels()
@@ -181,16 +238,23 @@ def main():
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--starts", type=int, default=3)
     parser.add_argument("--mlp-runs", type=int, default=3)
-    parser.add_argument("--kernels", default="candlelit,evcxr")
+    parser.add_argument("--kernels", default="candlelit,candlelit-lab,evcxr")
     parser.add_argument("--release-example", required=True)
     args = parser.parse_args()
 
-    releases = [
-        mlp_seconds(subprocess.run([args.release_example], capture_output=True, text=True, check=True).stdout)
-        for _ in range(args.mlp_runs)
-    ]
-    release = statistics.median(releases)
-    print(f"== release binary: MLP {releases}", flush=True)
+    def release_runs(env):
+        return [
+            mlp_seconds(subprocess.run([args.release_example], capture_output=True, text=True, check=True,
+                                       env={**os.environ, **env}).stdout)
+            for _ in range(args.mlp_runs)
+        ]
+
+    # Like for like: the release binary with the malloc settings candlelit's session gives the process that runs
+    # cells (kernel/src/session/mod.rs); and as a plain `cargo run --release` runs it, for reference.
+    releases = release_runs(CELL_MALLOC)
+    plain_releases = release_runs({})
+    release, plain_release = statistics.median(releases), statistics.median(plain_releases)
+    print(f"== release binary: MLP {releases}; with glibc's default malloc settings {plain_releases}", flush=True)
     results = {name: measure(name, args) for name in args.kernels.split(",")}
 
     lines = [
@@ -206,7 +270,8 @@ def main():
         + " | ".join(f"{r['interrupt']:.2f} s" for r in results.values()) + " |",
         "| variables kept after the interrupt | "
         + " | ".join("yes" if r["kept"] else "no" for r in results.values()) + " |",
-        f"| 5-epoch MLP in a cell, median of {args.mlp_runs} (release binary: {release:.2f} s) | "
+        f"| 5-epoch MLP in a cell, median of {args.mlp_runs} (÷ release binary, same malloc settings: {release:.2f} s;"
+        f" with glibc defaults: {plain_release:.2f} s) | "
         + " | ".join(
             f"{r['mlp']:.2f} s ({r['mlp'] / release:.2f}×)" if r["mlp"] == r["mlp"] else "fails" for r in results.values()
         )

@@ -5,7 +5,10 @@
 mod install;
 mod kernel;
 mod lab;
+mod lessons;
+mod notebook;
 mod paths;
+mod runner;
 mod session;
 mod standby;
 mod wire;
@@ -29,6 +32,10 @@ enum Command {
     Lab(lab::Args),
     /// Install the Jupyter kernelspec and warm the compile cache.
     Install(install::Args),
+    /// Build the notebooks from the lesson sources, or check that they are up to date.
+    Lessons(lessons::Args),
+    /// Execute a notebook headless and save it with its outputs (`-p NAME=VALUE` overrides parameters).
+    Run(runner::Args),
     /// Run the Jupyter kernel (started by Jupyter, not by hand).
     Kernel {
         /// The connection file Jupyter wrote.
@@ -60,6 +67,8 @@ fn main() -> ExitCode {
         Some(Command::Kernel { .. }) => Err("`candlelit kernel` needs --connection-file (Jupyter passes it)".into()),
         Some(Command::Install(args)) => install::run(&args),
         Some(Command::Lab(args)) => lab::run(&args),
+        Some(Command::Lessons(args)) => lessons::run(&args),
+        Some(Command::Run(args)) => runner::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

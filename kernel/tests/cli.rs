@@ -36,3 +36,46 @@ fn no_arguments_report_the_build() {
     let cuda = if cfg!(feature = "cuda") { "yes" } else { "no" };
     assert!(text.contains(&format!("CUDA support: {cuda}")), "{text}");
 }
+
+/// `lessons build` twice gives the same bytes; `lessons check` passes then, and names the file and the fix when a
+/// notebook is stale or left over, or the file and line when a lesson is malformed.
+#[test]
+fn lessons_build_is_deterministic_and_check_finds_stale_and_malformed_lessons() {
+    let dir = std::env::temp_dir().join(format!("candlelit-lessons-{}", std::process::id()));
+    let (lessons, notebooks) = (dir.join("lessons"), dir.join("notebooks"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&lessons).expect("lessons folder");
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/lessons/day00-every-tag.md");
+    std::fs::copy(fixture, lessons.join("day00-every-tag.md")).expect("fixture copied");
+    let run = |action: &str| {
+        let (l, n) = (lessons.display().to_string(), notebooks.display().to_string());
+        candlelit(&["lessons", action, "--lessons", &l, "--notebooks", &n])
+    };
+    let notebook = notebooks.join("day00-every-tag.ipynb");
+
+    assert!(!run("check").status.success(), "a missing notebook fails the check");
+    assert!(run("build").status.success());
+    let first = std::fs::read(&notebook).expect("built");
+    assert!(run("build").status.success());
+    assert_eq!(std::fs::read(&notebook).expect("rebuilt"), first, "building twice gives identical bytes");
+    let text = String::from_utf8_lossy(&first);
+    assert!(!text.contains("hidden-check") && !text.contains("2 * epochs;"), "no hidden checks or solutions: {text}");
+    assert!(
+        text.contains("\"check-double\"") && text.contains("\"exercise-double\"") && text.contains("\"parameters\"")
+    );
+    let checked = run("check");
+    assert!(checked.status.success(), "{}", String::from_utf8_lossy(&checked.stderr));
+    assert!(String::from_utf8_lossy(&checked.stdout).contains("1 exercise(s), 2 point(s)"));
+
+    std::fs::write(&notebook, text.replace("change this line", "changed by hand")).expect("edited");
+    std::fs::write(notebooks.join("orphan.ipynb"), "{}").expect("orphan");
+    let stale = String::from_utf8_lossy(&run("check").stderr).into_owned();
+    assert!(stale.contains("day00-every-tag.ipynb: stale") && stale.contains("candlelit lessons build"), "{stale}");
+    assert!(stale.contains("orphan.ipynb: no lesson"), "{stale}");
+
+    std::fs::write(lessons.join("day01-broken.md"), "# Broken\n\n```rust exercise id=x points=1\nlet x = 1;\n```\n")
+        .expect("broken lesson");
+    let broken = String::from_utf8_lossy(&run("check").stderr).into_owned();
+    assert!(broken.contains("day01-broken.md:3: exercise `x` has no `check` cell"), "{broken}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

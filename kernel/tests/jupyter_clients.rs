@@ -158,3 +158,83 @@ fn processes_mentioning(path: &std::path::Path) -> Vec<String> {
         .filter(|cmdline| cmdline.contains(&needle))
         .collect()
 }
+
+/// `candlelit lessons build` on the fixture lesson, then `candlelit run` on its notebook: parameters overridden,
+/// every kind of output saved, and the saved notebook valid for Python's `nbformat` (what JupyterLab opens).
+#[test]
+fn the_runner_saves_a_valid_notebook_with_parameters_overridden() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = scratch("runner");
+    let lessons = repo().join("kernel/tests/fixtures/lessons");
+    let candlelit = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_candlelit")).args(args).current_dir(&dir).output().expect("candlelit runs")
+    };
+    let built = candlelit(&["lessons", "build", "--lessons", &lessons.display().to_string(), "--notebooks", "."]);
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+
+    // Without --allow-errors the run stops at the failing check (the exercise is not done), says which cell, and
+    // still saves what ran.
+    let stopped = candlelit(&["run", "day00-every-tag.ipynb", "-o", "stopped.ipynb", "-p", "epochs=3"]);
+    assert!(!stopped.status.success(), "a failing cell must fail the run");
+    let message = String::from_utf8_lossy(&stopped.stderr);
+    assert!(message.contains("(id check-double) failed") && message.contains("twice"), "{message}");
+    let saved = notebook(&dir.join("stopped.ipynb"));
+    let last = saved["cells"].as_array().and_then(|c| c.iter().rev().find(|c| c["cell_type"] == "code")).cloned();
+    assert_eq!(
+        last.expect("code cells")["execution_count"],
+        serde_json::Value::Null,
+        "cells after a failure do not run"
+    );
+
+    let ran = candlelit(&[
+        "run",
+        "day00-every-tag.ipynb",
+        "-o",
+        "ran.ipynb",
+        "-p",
+        "epochs=3",
+        "-p",
+        "label=ci",
+        "--allow-errors",
+    ]);
+    assert!(ran.status.success(), "{}", String::from_utf8_lossy(&ran.stderr));
+    let saved = notebook(&dir.join("ran.ipynb"));
+    let cells = saved["cells"].as_array().expect("cells");
+    let injected = cells.iter().position(|c| c["id"] == "injected-parameters").expect("an injected cell");
+    assert_eq!(cells[injected - 1]["id"], "parameters", "injected right after the parameters cell");
+    let text =
+        |c: &serde_json::Value| c["source"].as_array().map(|l| l.iter().filter_map(|s| s.as_str()).collect::<String>());
+    let injected_source = text(&cells[injected]).unwrap_or_default();
+    assert!(
+        injected_source.contains("let epochs: usize = 3;") && injected_source.contains("let label: &str = \"ci\";"),
+        "{injected_source}"
+    );
+    let outputs = |id: &str| cells.iter().find(|c| c["id"] == id).map(|c| c["outputs"].clone()).unwrap_or_default();
+    let shown = outputs("code-4").to_string();
+    assert!(shown.contains("ci: 3 epochs at rate 0.5"), "parameters reached the cells: {shown}");
+    assert!(
+        shown.contains("\"name\":\"stderr\"") && shown.contains("image/svg+xml") && shown.contains("execute_result"),
+        "{shown}"
+    );
+    assert!(shown.contains("[[3., 3.],"), "the tensor result shows its values: {shown}");
+    assert!(outputs("check-double").to_string().contains("\"output_type\":\"error\""), "the stub fails its check");
+    let counts: Vec<_> =
+        cells.iter().filter(|c| c["cell_type"] == "code").map(|c| c["execution_count"].clone()).collect();
+    assert_eq!(
+        counts,
+        (1..=counts.len()).map(serde_json::Value::from).collect::<Vec<_>>(),
+        "every code cell ran, counted in order"
+    );
+
+    let check = Command::new(python())
+        .args(["-c", "import sys, nbformat\nfor p in sys.argv[1:]:\n    nbformat.validate(nbformat.read(p, as_version=4))\nprint('valid')"])
+        .args([dir.join("stopped.ipynb"), dir.join("ran.ipynb"), dir.join("day00-every-tag.ipynb")])
+        .output()
+        .expect("python runs");
+    assert!(check.status.success(), "nbformat rejects a notebook: {}", String::from_utf8_lossy(&check.stderr));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn notebook(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).expect("the notebook was saved")).expect("JSON")
+}

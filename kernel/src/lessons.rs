@@ -1,0 +1,491 @@
+//! `candlelit lessons build|check`: lesson sources (`lessons/dayNN-*.md`) to the notebooks learners open.
+//!
+//! A lesson is Markdown. Fenced ` ```rust ` blocks are code cells; everything between them is one Markdown cell.
+//! Words after `rust` in the fence tag the cell:
+//!
+//! | fence | in the notebook | meaning |
+//! | --- | --- | --- |
+//! | ` ```rust ` | code cell | an ordinary cell |
+//! | ` ```rust parameters ` | code cell tagged `parameters` | the knobs the runner's `-p NAME=VALUE` overrides |
+//! | ` ```rust exercise id=NAME points=N ` | code cell tagged `exercise` | where the learner writes code |
+//! | ` ```rust solution id=NAME ` | left out | the model answer (graders and CI run it) |
+//! | ` ```rust check id=NAME ` | code cell tagged `check` | instant feedback; the grader runs its own copy |
+//! | ` ```rust hidden-check id=NAME ` | left out | more checks only the grader runs |
+//!
+//! Every exercise needs at least one `check`; `solution`, `check` and `hidden-check` name an exercise defined above
+//! them. Cell ids come from the lesson (`exercise-NAME`, `check-NAME`, `code-3`, …), so building twice gives the
+//! same bytes, and `check` fails when a committed notebook differs from what its lesson builds.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use pulldown_cmark::{CodeBlockKind, Event, Parser, Tag, TagEnd};
+use serde_json::json;
+
+use crate::notebook::{NewCell, Notebook};
+
+/// Options of `candlelit lessons`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(subcommand)]
+    action: Action,
+    /// Folder of lesson sources.
+    #[arg(long, global = true, value_name = "DIR")]
+    lessons: Option<PathBuf>,
+    /// Folder of generated notebooks.
+    #[arg(long, global = true, value_name = "DIR")]
+    notebooks: Option<PathBuf>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Action {
+    /// Write notebooks/*.ipynb from lessons/*.md.
+    Build,
+    /// Fail when a lesson is malformed or a notebook is not what its lesson builds.
+    Check,
+}
+
+/// What a code cell is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    /// An ordinary cell.
+    Plain,
+    /// The cell whose variables the runner's `-p` overrides.
+    Parameters,
+    /// Where the learner answers exercise `id`, worth `points`.
+    Exercise {
+        /// The exercise's name.
+        id: String,
+        /// Points it is worth.
+        points: u32,
+    },
+    /// The model answer to an exercise (not in the notebook).
+    Solution(String),
+    /// A check the learner runs (in the notebook; the grader runs the lesson's copy).
+    Check(String),
+    /// A check only the grader runs (not in the notebook).
+    HiddenCheck(String),
+}
+
+/// One cell of a lesson.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LessonCell {
+    /// Prose.
+    Markdown(String),
+    /// Code, with what it is for and the line its fence is on.
+    Code {
+        /// What the cell is for.
+        role: Role,
+        /// The code.
+        source: String,
+        /// 1-based line of the opening fence.
+        line: usize,
+    },
+}
+
+/// A parsed lesson.
+#[derive(Debug, Clone)]
+pub struct Lesson {
+    /// The source file.
+    pub path: PathBuf,
+    /// Cells in order, solutions and hidden checks included.
+    pub cells: Vec<LessonCell>,
+}
+
+/// An exercise as the grader needs it: its points and the checks to run after its cell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exercise {
+    /// The exercise's name.
+    pub id: String,
+    /// Points it is worth.
+    pub points: u32,
+    /// The visible and hidden checks, in lesson order.
+    pub checks: Vec<String>,
+    /// The model answer, when the lesson has one.
+    pub solution: Option<String>,
+}
+
+impl Lesson {
+    /// Reads and checks a lesson file.
+    ///
+    /// # Errors
+    /// `FILE:LINE: what is wrong` when the file cannot be read or breaks a rule of the format.
+    pub fn read(path: &Path) -> Result<Lesson, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+        Lesson::parse(path, &text)
+    }
+
+    /// Parses lesson text (`path` is for messages).
+    ///
+    /// # Errors
+    /// `FILE:LINE: what is wrong` for an unknown tag, a missing or repeated id, a bad `points`, a check for an
+    /// exercise not defined above it, or an exercise without a check.
+    pub fn parse(path: &Path, text: &str) -> Result<Lesson, String> {
+        let line_of = |offset: usize| text[..offset].matches('\n').count() + 1;
+        let fail = |line: usize, what: String| format!("{}:{line}: {what}", path.display());
+        let mut cells = Vec::new();
+        let mut prose_from = 0;
+        let mut open: Option<(usize, Role)> = None;
+        let mut code = String::new();
+        let mut exercises: BTreeMap<String, usize> = BTreeMap::new();
+        let mut checked: BTreeMap<String, bool> = BTreeMap::new();
+        for (event, range) in Parser::new(text).into_offset_iter() {
+            match event {
+                Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(info))) if is_rust(&info) => {
+                    let line = line_of(range.start);
+                    let role = role(&info).map_err(|e| fail(line, e))?;
+                    match &role {
+                        Role::Exercise { id, .. } => {
+                            if exercises.insert(id.clone(), line).is_some() {
+                                return Err(fail(line, format!("exercise `{id}` is defined twice")));
+                            }
+                            checked.insert(id.clone(), false);
+                        }
+                        Role::Solution(id) | Role::Check(id) | Role::HiddenCheck(id) => {
+                            if !exercises.contains_key(id) {
+                                return Err(fail(line, format!("`{id}` is not an exercise defined above this cell")));
+                            }
+                            if matches!(role, Role::Check(_)) {
+                                checked.insert(id.clone(), true);
+                            }
+                        }
+                        Role::Plain | Role::Parameters => {}
+                    }
+                    push_prose(&mut cells, &text[prose_from..range.start]);
+                    open = Some((line, role));
+                    code.clear();
+                }
+                Event::Text(t) if open.is_some() => code.push_str(&t),
+                Event::End(TagEnd::CodeBlock) => {
+                    if let Some((line, role)) = open.take() {
+                        let source = code.trim_end_matches('\n').to_string();
+                        cells.push(LessonCell::Code { role, source, line });
+                        prose_from = range.end;
+                    }
+                }
+                _ => {}
+            }
+        }
+        push_prose(&mut cells, &text[prose_from..]);
+        if let Some((id, _)) = checked.iter().find(|(_, has)| !**has) {
+            let line = exercises.get(id).copied().unwrap_or(1);
+            return Err(fail(line, format!("exercise `{id}` has no `check` cell (learners need instant feedback)")));
+        }
+        Ok(Lesson { path: path.to_path_buf(), cells })
+    }
+
+    /// The notebook learners get: no solutions, no hidden checks, no outputs.
+    pub fn notebook(&self) -> Notebook {
+        let mut cells = Vec::new();
+        let mut ids = BTreeMap::<String, usize>::new();
+        let mut unique = |base: String| {
+            let n = ids.entry(base.clone()).or_insert(0);
+            *n += 1;
+            if *n == 1 { base } else { format!("{base}-{n}") }
+        };
+        for (index, cell) in self.cells.iter().enumerate() {
+            let number = index + 1;
+            let new = match cell {
+                LessonCell::Markdown(text) => NewCell {
+                    cell_type: "markdown",
+                    id: unique(format!("md-{number}")),
+                    source: text.clone(),
+                    tags: Vec::new(),
+                    candlelit: None,
+                },
+                LessonCell::Code { role, source, .. } => {
+                    let (id, tags, candlelit) = match role {
+                        Role::Plain => (format!("code-{number}"), vec![], None),
+                        Role::Parameters => ("parameters".into(), vec!["parameters".to_string()], None),
+                        Role::Exercise { id, points } => (
+                            format!("exercise-{id}"),
+                            vec!["exercise".to_string()],
+                            Some(json!({"exercise": id, "points": points})),
+                        ),
+                        Role::Check(id) => {
+                            (format!("check-{id}"), vec!["check".to_string()], Some(json!({"exercise": id})))
+                        }
+                        Role::Solution(_) | Role::HiddenCheck(_) => continue,
+                    };
+                    NewCell { cell_type: "code", id: unique(id), source: source.clone(), tags, candlelit }
+                }
+            };
+            cells.push(new);
+        }
+        let mut book = Notebook::new(&cells);
+        // The grader finds the lesson (and its hidden checks) of a submission from this.
+        let stem = self.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        if let Some(metadata) = book.rest.get_mut("metadata") {
+            metadata["candlelit"] = json!({"lesson": stem});
+        }
+        book
+    }
+
+    /// The exercises, in lesson order.
+    pub fn exercises(&self) -> Vec<Exercise> {
+        let mut found: Vec<Exercise> = Vec::new();
+        for cell in &self.cells {
+            let LessonCell::Code { role, source, .. } = cell else { continue };
+            match role {
+                Role::Exercise { id, points } => {
+                    found.push(Exercise { id: id.clone(), points: *points, checks: Vec::new(), solution: None })
+                }
+                Role::Check(id) | Role::HiddenCheck(id) => {
+                    if let Some(e) = found.iter_mut().find(|e| &e.id == id) {
+                        e.checks.push(source.clone());
+                    }
+                }
+                Role::Solution(id) => {
+                    if let Some(e) = found.iter_mut().find(|e| &e.id == id) {
+                        e.solution = Some(source.clone());
+                    }
+                }
+                Role::Plain | Role::Parameters => {}
+            }
+        }
+        found
+    }
+}
+
+fn is_rust(info: &str) -> bool {
+    info.split_whitespace().next() == Some("rust")
+}
+
+/// The role a fence's info string gives (`rust exercise id=x points=2`).
+fn role(info: &str) -> Result<Role, String> {
+    let mut tag = None;
+    let mut id = None;
+    let mut points = None;
+    for word in info.split_whitespace().skip(1) {
+        match word.split_once('=') {
+            Some(("id", value)) if valid_id(value) => id = Some(value.to_string()),
+            Some(("id", value)) => {
+                return Err(format!("id `{value}` may use only letters, digits, `-` and `_` (up to 40)"));
+            }
+            Some(("points", value)) => {
+                points =
+                    Some(value.parse::<u32>().map_err(|_| format!("points must be a whole number, not `{value}`"))?)
+            }
+            Some((key, _)) => return Err(format!("unknown setting `{key}` (known: id, points)")),
+            None if ["parameters", "exercise", "solution", "check", "hidden-check"].contains(&word) => {
+                if let Some(first) = tag.replace(word) {
+                    return Err(format!("a cell has one tag; this one has `{first}` and `{word}`"));
+                }
+            }
+            None => {
+                return Err(format!(
+                    "unknown tag `{word}` (known: parameters, exercise, solution, check, hidden-check)"
+                ));
+            }
+        }
+    }
+    let need_id = |what: &str| id.clone().ok_or_else(|| format!("a `{what}` cell needs `id=NAME`"));
+    Ok(match tag {
+        None | Some("parameters") if id.is_some() || points.is_some() => {
+            return Err("`id` and `points` belong to exercise, solution and check cells".into());
+        }
+        None => Role::Plain,
+        Some("parameters") => Role::Parameters,
+        Some("exercise") => {
+            Role::Exercise { id: need_id("exercise")?, points: points.ok_or("an `exercise` cell needs `points=N`")? }
+        }
+        Some(other) if points.is_some() => return Err(format!("`points` belongs on the exercise, not the {other}")),
+        Some("solution") => Role::Solution(need_id("solution")?),
+        Some("check") => Role::Check(need_id("check")?),
+        Some(_) => Role::HiddenCheck(need_id("hidden-check")?),
+    })
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 40 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+fn push_prose(cells: &mut Vec<LessonCell>, text: &str) {
+    let text = text.trim_matches('\n').trim_end();
+    if !text.trim().is_empty() {
+        cells.push(LessonCell::Markdown(text.to_string()));
+    }
+}
+
+/// The lesson sources in `dir` (`*.md` but its README), sorted.
+///
+/// # Errors
+/// When the folder cannot be read.
+pub fn sources(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+    let mut found: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "md") && p.file_name().is_some_and(|n| n != "README.md"))
+        .collect();
+    found.sort();
+    Ok(found)
+}
+
+/// Where the notebook of `lesson` goes in `notebooks`.
+pub fn notebook_path(lesson: &Path, notebooks: &Path) -> PathBuf {
+    let stem = lesson.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    notebooks.join(format!("{stem}.ipynb"))
+}
+
+/// Runs `candlelit lessons build|check`.
+///
+/// # Errors
+/// Every problem found, one per line.
+pub fn run(args: &Args) -> Result<(), String> {
+    let root = crate::paths::prelude_source();
+    let lessons = args.lessons.clone().unwrap_or_else(|| root.join("lessons"));
+    let notebooks = args.notebooks.clone().unwrap_or_else(|| root.join("notebooks"));
+    match args.action {
+        Action::Build => build(&lessons, &notebooks),
+        Action::Check => check(&lessons, &notebooks),
+    }
+}
+
+/// Writes every lesson's notebook; prints what changed.
+///
+/// # Errors
+/// Every malformed lesson (nothing is written then) or a file that cannot be written.
+pub fn build(lessons: &Path, notebooks: &Path) -> Result<(), String> {
+    let parsed = parse_all(lessons)?;
+    std::fs::create_dir_all(notebooks).map_err(|e| format!("cannot create {}: {e}", notebooks.display()))?;
+    for lesson in &parsed {
+        let path = notebook_path(&lesson.path, notebooks);
+        let text = lesson.notebook().to_text();
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+            std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            println!("wrote {}", path.display());
+        }
+    }
+    println!("{} lesson(s), notebooks up to date in {}", parsed.len(), notebooks.display());
+    Ok(())
+}
+
+/// Checks every lesson and that each notebook is exactly what its lesson builds (and none is left over).
+///
+/// # Errors
+/// Every problem found, one per line, each with its file.
+pub fn check(lessons: &Path, notebooks: &Path) -> Result<(), String> {
+    let parsed = parse_all(lessons)?;
+    let mut problems = Vec::new();
+    let mut expected = Vec::new();
+    for lesson in &parsed {
+        let path = notebook_path(&lesson.path, notebooks);
+        match std::fs::read_to_string(&path) {
+            Ok(text) if text == lesson.notebook().to_text() => {}
+            Ok(_) => problems.push(format!(
+                "{}: stale — it differs from what {} builds; run `candlelit lessons build`",
+                path.display(),
+                lesson.path.display()
+            )),
+            Err(_) => problems.push(format!("{}: missing; run `candlelit lessons build`", path.display())),
+        }
+        expected.push(path);
+    }
+    if let Ok(entries) = std::fs::read_dir(notebooks) {
+        let mut extra: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "ipynb") && !expected.contains(p))
+            .collect();
+        extra.sort();
+        problems.extend(extra.iter().map(|p| format!("{}: no lesson in {} builds it", p.display(), lessons.display())));
+    }
+    if problems.is_empty() {
+        for lesson in &parsed {
+            let exercises = lesson.exercises();
+            let points: u32 = exercises.iter().map(|e| e.points).sum();
+            let unsolved = exercises.iter().filter(|e| e.solution.is_none()).count();
+            println!(
+                "{}: {} exercise(s), {points} point(s){}",
+                lesson.path.display(),
+                exercises.len(),
+                if unsolved > 0 { format!(", {unsolved} without a solution") } else { String::new() }
+            );
+        }
+        println!("{} lesson(s) well-formed, notebooks up to date", parsed.len());
+        Ok(())
+    } else {
+        Err(problems.join("\n"))
+    }
+}
+
+fn parse_all(lessons: &Path) -> Result<Vec<Lesson>, String> {
+    let mut parsed = Vec::new();
+    let mut problems = Vec::new();
+    for path in sources(lessons)? {
+        match Lesson::read(&path) {
+            Ok(lesson) => parsed.push(lesson),
+            Err(e) => problems.push(e),
+        }
+    }
+    if problems.is_empty() { Ok(parsed) } else { Err(problems.join("\n")) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Lesson, String> {
+        Lesson::parse(Path::new("day00-test.md"), text)
+    }
+
+    #[test]
+    fn tags_become_roles_and_prose_becomes_markdown() {
+        let lesson = parse(
+            "# Title\n\nSome prose.\n\n```rust parameters\nlet n = 3;\n```\n\n```text\nnot code\n```\n\
+             \n```rust exercise id=double points=2\nlet d = todo!();\n```\n```rust solution id=double\nlet d = 2 * n;\n```\n\
+             ```rust check id=double\ncheck_double(d);\n```\n```rust hidden-check id=double\nsecret(d);\n```\n",
+        )
+        .expect("parses");
+        let roles: Vec<_> = lesson
+            .cells
+            .iter()
+            .map(|c| match c {
+                LessonCell::Markdown(t) => format!("md:{}", t.lines().next().unwrap_or_default()),
+                LessonCell::Code { role, line, .. } => format!("{role:?}@{line}"),
+            })
+            .collect();
+        assert_eq!(
+            roles,
+            [
+                "md:# Title",
+                "Parameters@5",
+                "md:```text",
+                "Exercise { id: \"double\", points: 2 }@13",
+                "Solution(\"double\")@16",
+                "Check(\"double\")@19",
+                "HiddenCheck(\"double\")@22"
+            ]
+        );
+        let exercises = lesson.exercises();
+        assert_eq!(exercises[0].checks, ["check_double(d);", "secret(d);"]);
+        assert_eq!(exercises[0].solution.as_deref(), Some("let d = 2 * n;"));
+        let notebook = lesson.notebook();
+        let ids: Vec<_> = notebook.cells.iter().map(|c| c["id"].as_str().unwrap_or_default().to_string()).collect();
+        assert_eq!(ids, ["md-1", "parameters", "md-3", "exercise-double", "check-double"]);
+        assert_eq!(notebook.to_text(), lesson.notebook().to_text());
+    }
+
+    #[test]
+    fn malformed_lessons_say_where_and_what() {
+        let cases = [
+            ("```rust exercize id=a points=1\n```\n", "day00-test.md:1: unknown tag `exercize`"),
+            ("```rust exercise points=1\n```\n", "needs `id=NAME`"),
+            ("```rust exercise id=a\n```\n", "needs `points=N`"),
+            ("```rust exercise id=a points=two\n```\n", "whole number"),
+            ("```rust check id=a\n```\n", "day00-test.md:1: `a` is not an exercise defined above"),
+            ("x\n\n```rust exercise id=a points=1\n```\n", "day00-test.md:3: exercise `a` has no `check`"),
+            (
+                "```rust exercise id=a points=1\n```\n```rust check id=a\n```\n```rust exercise id=a points=1\n```\n",
+                "day00-test.md:5: exercise `a` is defined twice",
+            ),
+            ("```rust parameters id=a\n```\n", "belong to exercise"),
+            ("```rust check solution id=a\n```\n", "one tag"),
+        ];
+        for (text, expected) in cases {
+            let error = parse(text).expect_err(text);
+            assert!(error.contains(expected), "{text:?}: {error}");
+        }
+    }
+}

@@ -1,0 +1,332 @@
+//! `candlelit run NB.ipynb`: executes a notebook headless in a fresh session and saves it with its outputs, as
+//! JupyterLab would have (streams, displays, results, errors, execution counts).
+//!
+//! `-p NAME=VALUE` overrides a variable of the cell tagged `parameters` the way papermill does: a cell tagged
+//! `injected-parameters` is added after it, re-declaring the variable with the type the parameters cell gave it.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+
+use crate::notebook::{self, Notebook};
+use crate::session::{self, Options, Output, Session};
+
+/// Options of `candlelit run`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The notebook to execute.
+    pub notebook: PathBuf,
+    /// Where to save the executed notebook (default: NAME.out.ipynb beside the input).
+    #[arg(short = 'o', long, value_name = "OUT.ipynb")]
+    pub output: Option<PathBuf>,
+    /// Override a variable of the `parameters` cell, e.g. `-p epochs=1` (repeatable).
+    #[arg(short = 'p', long = "parameter", value_name = "NAME=VALUE")]
+    pub parameters: Vec<String>,
+    /// Stop a cell that runs longer than this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600.0)]
+    pub timeout: f64,
+    /// Run every cell even after one fails (the exit status is then 0).
+    #[arg(long)]
+    pub allow_errors: bool,
+}
+
+/// Runs `candlelit run`.
+///
+/// # Errors
+/// When the notebook cannot be read or written, a parameter does not apply, the session cannot start, or (without
+/// `--allow-errors`) a cell fails; the executed notebook is saved in every case but the first three.
+pub fn run(args: &Args) -> Result<(), String> {
+    let mut book = Notebook::read(&args.notebook)?;
+    let parameters = parse_parameters(&args.parameters)?;
+    if !parameters.is_empty() {
+        inject_parameters(&mut book, &parameters)?;
+    }
+    let output = args.output.clone().unwrap_or_else(|| default_output(&args.notebook));
+    let timeout = Duration::from_secs_f64(args.timeout.max(0.1));
+    eprintln!("candlelit run: starting a session for {}", args.notebook.display());
+    let mut session = Session::start(Options::from_env())?;
+    let failure = execute_notebook(&mut session, &mut book, timeout, args.allow_errors);
+    std::fs::write(&output, book.to_text()).map_err(|e| format!("cannot write {}: {e}", output.display()))?;
+    eprintln!("candlelit run: saved {}", output.display());
+    match failure {
+        Some(message) if !args.allow_errors => Err(message),
+        _ => Ok(()),
+    }
+}
+
+fn default_output(input: &Path) -> PathBuf {
+    let stem = input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "notebook".into());
+    input.with_file_name(format!("{stem}.out.ipynb"))
+}
+
+/// Executes every non-empty code cell in order, replacing its outputs. Returns the first failure, described for
+/// a person (`cell 4 (id code-4) failed: ShapeError: …`); with `keep_going`, later cells still run.
+pub fn execute_notebook(
+    session: &mut Session,
+    book: &mut Notebook,
+    timeout: Duration,
+    keep_going: bool,
+) -> Option<String> {
+    let mut count = 0;
+    let mut first_failure = None;
+    let total = book.cells.len();
+    for (index, cell) in book.cells.iter_mut().enumerate() {
+        if !notebook::is_code(cell) {
+            continue;
+        }
+        cell["outputs"] = json!([]);
+        cell["execution_count"] = Value::Null;
+        let code = notebook::source(cell);
+        if code.trim().is_empty() || first_failure.is_some() && !keep_going {
+            continue;
+        }
+        count += 1;
+        eprintln!("candlelit run: cell {}/{total}", index + 1);
+        let ran = execute_cell(session, &code, count, timeout);
+        cell["execution_count"] = json!(count);
+        cell["outputs"] = Value::Array(ran.outputs);
+        if let Some(error) = ran.error
+            && first_failure.is_none()
+        {
+            let id = cell.get("id").and_then(Value::as_str).unwrap_or("?");
+            first_failure = Some(format!("cell {} (id {id}) failed: {}", index + 1, error.to_text()));
+        }
+    }
+    first_failure
+}
+
+/// What one cell left: its outputs as nbformat JSON, and its error if it failed.
+#[derive(Debug)]
+pub struct CellRun {
+    /// nbformat output objects, in order.
+    pub outputs: Vec<Value>,
+    /// The error, when the cell failed (also the last output).
+    pub error: Option<session::CellError>,
+}
+
+/// Runs `code` as execution `count`, stopping it after `timeout` (an interrupt, then a restart of the process if it
+/// is ignored — see `Session`).
+pub fn execute_cell(session: &mut Session, code: &str, count: usize, timeout: Duration) -> CellRun {
+    let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(1);
+    let interrupter = session.interrupter();
+    let watchdog = std::thread::spawn(move || {
+        let timed_out = done_rx.recv_timeout(timeout).is_err();
+        if timed_out {
+            interrupter.interrupt();
+        }
+        timed_out
+    });
+    let mut outputs = Outputs::default();
+    let mut error = None;
+    session.execute(code, &mut |output| match output {
+        Output::Error(e) => error = Some(e),
+        other => outputs.push(other, count),
+    });
+    let _ = done_tx.send(());
+    let timed_out = watchdog.join().unwrap_or(false);
+    if let Some(e) = &mut error
+        && timed_out
+    {
+        e.ename = "CellTimeout".into();
+        e.hint = Some(format!(
+            "the cell ran longer than {:.0} s and was stopped; make it do less (smaller parameters) or raise --timeout",
+            timeout.as_secs_f64()
+        ));
+    }
+    if let Some(e) = &error {
+        outputs.list.push(json!({
+            "output_type": "error", "ename": e.ename, "evalue": e.evalue, "traceback": e.traceback(),
+        }));
+    }
+    CellRun { outputs: outputs.list, error }
+}
+
+/// Outputs of one cell as nbformat JSON, merging consecutive stream text and honouring `clear_output`.
+#[derive(Default)]
+struct Outputs {
+    list: Vec<Value>,
+    /// A `clear_output(wait=True)` waiting for the next output.
+    clear_pending: bool,
+}
+
+impl Outputs {
+    fn push(&mut self, output: Output, count: usize) {
+        if let Output::Clear { wait } = output {
+            if wait {
+                self.clear_pending = true;
+            } else {
+                self.list.clear();
+            }
+            return;
+        }
+        if std::mem::take(&mut self.clear_pending) {
+            self.list.clear();
+        }
+        match output {
+            Output::Stdout(text) => self.stream("stdout", &text),
+            Output::Stderr(text) => self.stream("stderr", &text),
+            Output::Display(bundle) => {
+                self.list.push(json!({"output_type": "display_data", "data": data(&bundle), "metadata": {}}))
+            }
+            Output::Page(text) => self.list.push(json!({
+                "output_type": "display_data", "data": {"text/plain": notebook::lines(&text)}, "metadata": {},
+            })),
+            Output::Result(bundle) => self.list.push(json!({
+                "output_type": "execute_result", "data": data(&bundle), "metadata": {}, "execution_count": count,
+            })),
+            Output::Clear { .. } | Output::Error(_) => {}
+        }
+    }
+
+    fn stream(&mut self, name: &str, text: &str) {
+        if let Some(last) = self.list.last_mut()
+            && last["output_type"] == "stream"
+            && last["name"] == name
+        {
+            let joined = format!("{}{text}", notebook::source(&json!({"source": last["text"].clone()})));
+            last["text"] = notebook::lines(&joined);
+            return;
+        }
+        self.list.push(json!({"output_type": "stream", "name": name, "text": notebook::lines(text)}));
+    }
+}
+
+/// A mime bundle as nbformat `data`: text types as lists of lines, base64 images as one string.
+fn data(bundle: &session::MimeBundle) -> Value {
+    let mut map = Map::new();
+    for (mime, content) in bundle {
+        let value = if mime.starts_with("image/") && mime != "image/svg+xml" {
+            Value::String(content.clone())
+        } else {
+            notebook::lines(content)
+        };
+        map.insert(mime.clone(), value);
+    }
+    Value::Object(map)
+}
+
+/// `NAME=VALUE` pairs, in order.
+fn parse_parameters(raw: &[String]) -> Result<Vec<(String, String)>, String> {
+    raw.iter()
+        .map(|p| {
+            let (name, value) =
+                p.split_once('=').ok_or_else(|| format!("`-p {p}`: write NAME=VALUE, e.g. -p epochs=1"))?;
+            let name = name.trim();
+            if syn::parse_str::<syn::Ident>(name).is_err() {
+                return Err(format!("`-p {p}`: `{name}` is not a Rust variable name"));
+            }
+            Ok((name.to_string(), value.trim().to_string()))
+        })
+        .collect()
+}
+
+/// Adds the `injected-parameters` cell after the `parameters` cell (replacing an earlier injected one).
+fn inject_parameters(book: &mut Notebook, parameters: &[(String, String)]) -> Result<(), String> {
+    book.cells.retain(|c| !notebook::tags(c).iter().any(|t| t == "injected-parameters"));
+    let at = book
+        .cells
+        .iter()
+        .position(|c| notebook::is_code(c) && notebook::tags(c).iter().any(|t| t == "parameters"))
+        .ok_or("this notebook has no cell tagged `parameters`, so -p has nothing to override")?;
+    let declared = declared_variables(&notebook::source(&book.cells[at]));
+    let mut code = String::from("// Parameters set by `candlelit run -p`.\n");
+    for (name, value) in parameters {
+        let Some((_, ty)) = declared.iter().find(|(n, _)| n == name) else {
+            let known: Vec<&str> = declared.iter().map(|(n, _)| n.as_str()).collect();
+            return Err(format!(
+                "`-p {name}=…`: the parameters cell has no variable `{name}` (it has: {})",
+                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+            ));
+        };
+        code.push_str(&declaration(name, ty.as_deref(), value));
+    }
+    let cell = json!({
+        "cell_type": "code", "id": "injected-parameters", "execution_count": null, "outputs": [],
+        "metadata": {"tags": ["injected-parameters"]}, "source": notebook::lines(code.trim_end()),
+    });
+    book.cells.insert(at + 1, cell);
+    Ok(())
+}
+
+/// `let NAME: TYPE = VALUE;`, quoting VALUE when the type is text and it is not quoted yet.
+fn declaration(name: &str, ty: Option<&str>, value: &str) -> String {
+    let quoted = value.starts_with('"');
+    match ty {
+        Some(ty) if !quoted && ty.replace(' ', "") == "&str" => format!("let {name}: {ty} = {value:?};\n"),
+        Some(ty) if !quoted && ty == "String" => format!("let {name}: String = String::from({value:?});\n"),
+        Some(ty) => format!("let {name}: {ty} = {value};\n"),
+        None => format!("let {name} = {value};\n"),
+    }
+}
+
+/// The `let` variables of a cell with their written types (`None` when not annotated).
+fn declared_variables(code: &str) -> Vec<(String, Option<String>)> {
+    use quote::ToTokens as _;
+    let Ok(block) = syn::parse_str::<syn::Block>(&format!("{{\n{code}\n}}")) else { return Vec::new() };
+    block
+        .stmts
+        .iter()
+        .filter_map(|stmt| match stmt {
+            syn::Stmt::Local(local) => match &local.pat {
+                syn::Pat::Type(typed) => match &*typed.pat {
+                    syn::Pat::Ident(ident) => {
+                        Some((ident.ident.to_string(), Some(tidy_type(&typed.ty.to_token_stream().to_string()))))
+                    }
+                    _ => None,
+                },
+                syn::Pat::Ident(ident) => Some((ident.ident.to_string(), None)),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+/// A type as people write it: `&str`, `Vec<f32>`, not the token spacing `& str`, `Vec < f32 >`.
+fn tidy_type(tokens: &str) -> String {
+    [("& ", "&"), (" <", "<"), ("< ", "<"), (" >", ">"), (" ,", ","), (" :: ", "::"), ("( ", "("), (" )", ")")]
+        .iter()
+        .fold(tokens.to_string(), |text, (from, to)| text.replace(from, to))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_keep_the_declared_type_and_quote_text() {
+        let declared = declared_variables("let epochs: usize = 5;\nlet lr = 0.1;\nlet name: &str = \"a\";");
+        assert_eq!(
+            declared,
+            [
+                ("epochs".to_string(), Some("usize".to_string())),
+                ("lr".to_string(), None),
+                ("name".to_string(), Some("&str".to_string()))
+            ]
+        );
+        assert_eq!(declaration("epochs", Some("usize"), "1"), "let epochs: usize = 1;\n");
+        assert_eq!(declaration("name", Some("&str"), "fashion"), "let name: &str = \"fashion\";\n");
+        assert_eq!(tidy_type("Vec < (usize , f32) >"), "Vec<(usize, f32)>");
+        assert_eq!(declaration("lr", None, "0.5"), "let lr = 0.5;\n");
+    }
+
+    #[test]
+    fn parameters_that_do_not_apply_say_why() {
+        let mut book = Notebook::new(&[crate::notebook::NewCell {
+            cell_type: "code",
+            id: "parameters".into(),
+            source: "let epochs: usize = 5;".into(),
+            tags: vec!["parameters".into()],
+            candlelit: None,
+        }]);
+        let unknown = inject_parameters(&mut book, &[("epoch".into(), "1".into())]);
+        assert!(unknown.is_err_and(|e| e.contains("no variable `epoch`") && e.contains("epochs")));
+        assert!(parse_parameters(&["epochs".into()]).is_err_and(|e| e.contains("NAME=VALUE")));
+        assert!(parse_parameters(&["2x=1".into()]).is_err_and(|e| e.contains("not a Rust variable name")));
+        inject_parameters(&mut book, &[("epochs".into(), "1".into())]).expect("applies");
+        inject_parameters(&mut book, &[("epochs".into(), "2".into())]).expect("replaces the earlier one");
+        assert_eq!(book.cells.len(), 2);
+        assert!(notebook::source(&book.cells[1]).ends_with("let epochs: usize = 2;"));
+    }
+}
