@@ -94,9 +94,7 @@ impl Prepared {
     pub fn interrupter(&self) -> impl Fn() + Send + 'static {
         let interrupter = Arc::clone(&self.interrupter);
         move || {
-            if let Some(i) = interrupter.lock().ok().and_then(|g| g.clone()) {
-                i.interrupt();
-            }
+            interrupt_running(&interrupter);
         }
     }
 
@@ -249,9 +247,7 @@ async fn serve(info: ConnectionInfo, prepared: Prepared, on_bound: impl FnOnce()
                 return;
             };
             while sigint.recv().await.is_some() {
-                if let Some(i) = interrupter.lock().ok().and_then(|g| g.clone()) {
-                    i.interrupt();
-                }
+                interrupt_running(&interrupter);
             }
         });
     }
@@ -301,9 +297,7 @@ async fn serve(info: ConnectionInfo, prepared: Prepared, on_bound: impl FnOnce()
         let _ = iopub_tx.send(Status::busy().as_child_of(&request));
         let reply = match &request.content {
             JupyterMessageContent::InterruptRequest(_) => {
-                if let Some(i) = interrupter.lock().ok().and_then(|g| g.clone()) {
-                    i.interrupt();
-                }
+                interrupt_running(&interrupter);
                 Some(InterruptReply::new().as_child_of(&request))
             }
             JupyterMessageContent::ShutdownRequest(req) => {
@@ -457,6 +451,13 @@ fn rustc_version() -> String {
         .clone()
 }
 
+/// Asks the running cell, if any, to stop (SIGINT, `interrupt_request`, or a standby's stand-in).
+fn interrupt_running(interrupter: &Mutex<Option<Interrupter>>) {
+    if let Some(i) = interrupter.lock().ok().and_then(|g| g.clone()) {
+        i.interrupt();
+    }
+}
+
 /// Starts the thread that owns the session; returns where to send it work.
 fn start_session_thread(
     out: UnboundedSender<Outgoing>,
@@ -538,6 +539,7 @@ impl Worker {
                 self.inspect(&request);
                 false
             }
+            // Answered above, before any busy status.
             Job::EnterDir(_) => false,
         };
         self.iopub(Status::idle().as_child_of(&request));
