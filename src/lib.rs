@@ -23,6 +23,7 @@
 //!   [`randn`](random::randn) and friends (Candle cannot seed its CPU generator).
 //! - [`display`] prints tensors for people (text and HTML) and speaks evcxr's rich-output convention ([`mime`]).
 //! - [`hints`] adds one line of advice to Candle's shape, dtype and device errors.
+//! - [`exercises`] checks a learner's answer and shows ✔ or ✘ with what is wrong (never the answer).
 //! - [`plot`] draws figures with plotters: lines, scatter, histogram, bars, image grids, confusion matrices and
 //!   functions with their derivative, as SVG or PNG, with an embedded font.
 
@@ -31,6 +32,7 @@
 pub mod cell;
 pub mod device;
 pub mod display;
+pub mod exercises;
 pub mod hints;
 pub mod mime;
 pub mod output;

@@ -42,6 +42,9 @@ pub use candle_nn::{
 
 pub use crate::device::{cuda_available, device, device_for};
 pub use crate::display::{CellValue as _, PrintOptions, Show, Shown, show};
+pub use crate::exercises::{
+    CheckFailure, CheckResult, Verdict, check, evaluate, expect, expect_close, expect_eq, expect_near, expect_shape,
+};
 pub use crate::hints::{Hint, LearnerError, hint_for};
 pub use crate::output::{Rich, clear_output, display};
 pub use crate::plot::{Figure, plot_fn};

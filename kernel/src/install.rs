@@ -159,6 +159,7 @@ pub fn warm() -> Result<(), String> {
             }
         })
     };
+    download_dependencies(&options.prelude);
     let result = Session::start(options).and_then(|mut session| {
         let mut problem = None;
         let ok = session.execute(
@@ -176,6 +177,26 @@ pub fn warm() -> Result<(), String> {
     result?;
     println!("Compile cache ready ({:.0} s).", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// Downloads every crate the prelude's lock file names, for every platform. Sessions run cargo offline, and
+/// evcxr asks cargo for the metadata of a `:dep`, which needs the crates of other platforms too (wasm-only ones,
+/// say) that building the prelude never downloads. With nothing to download this takes a moment and no network.
+fn download_dependencies(prelude: &Path) {
+    let fetched = std::process::Command::new("cargo")
+        .arg("fetch")
+        .arg("--manifest-path")
+        .arg(prelude.join("Cargo.toml"))
+        .stdout(std::process::Stdio::null())
+        .status();
+    match fetched {
+        Ok(status) if status.success() => {}
+        Ok(_) | Err(_) => eprintln!(
+            "candlelit: `cargo fetch` for {} did not complete; if loading the prelude then fails, run `cargo fetch` \
+             there once with network access",
+            prelude.display()
+        ),
+    }
 }
 
 fn count_packages(lockfile: &Path) -> usize {

@@ -153,7 +153,8 @@ enum Job {
 
 /// Sends work to the session thread, counting it as pending until the thread has done it.
 struct JobSender {
-    jobs: std::sync::mpsc::Sender<Job>,
+    /// Each job with the moment it arrived.
+    jobs: std::sync::mpsc::Sender<(Instant, Job)>,
     activity: Arc<Activity>,
 }
 
@@ -161,7 +162,7 @@ impl JobSender {
     /// Queues `job`; `false` when the session thread is gone.
     fn send(&self, job: Job) -> bool {
         self.activity.pending.fetch_add(1, Ordering::SeqCst);
-        let sent = self.jobs.send(job).is_ok();
+        let sent = self.jobs.send((Instant::now(), job)).is_ok();
         if !sent {
             self.activity.pending.fetch_sub(1, Ordering::SeqCst);
         }
@@ -465,7 +466,7 @@ fn start_session_thread(
     interrupter: Arc<Mutex<Option<Interrupter>>>,
     activity: Arc<Activity>,
 ) -> JobSender {
-    let (jobs_tx, jobs_rx) = std::sync::mpsc::channel::<Job>();
+    let (jobs_tx, jobs_rx) = std::sync::mpsc::channel::<(Instant, Job)>();
     let queued = Arc::clone(&activity);
     std::thread::spawn(move || {
         let session = Session::start(Options::from_env());
@@ -478,21 +479,26 @@ fn start_session_thread(
         activity.finished();
         activity.ready.store(true, Ordering::SeqCst);
         let mut worker = Worker { session, out, history, count: 0 };
-        while let Ok(job) = jobs_rx.recv() {
-            let failed = worker.handle(job);
+        let mut next = None;
+        while let Some((_, job)) = next.take().or_else(|| jobs_rx.recv().ok()) {
+            let failed_at = worker.handle(job);
             activity.finished();
             activity.pending.fetch_sub(1, Ordering::SeqCst);
-            if failed {
-                // Like ipykernel: requests queued before a failing cell are aborted, not run on a broken state.
-                while let Ok(job) = jobs_rx.try_recv() {
-                    match job {
-                        Job::Execute(request) => worker.abort(&request),
-                        other => {
-                            worker.handle(other);
-                        }
-                    }
-                    activity.pending.fetch_sub(1, Ordering::SeqCst);
+            let Some(failed_at) = failed_at else { continue };
+            // Like ipykernel: requests queued while a cell failed are aborted, not run on a broken state. One that
+            // arrived after the failure was reported (the client saw the error and went on) runs as usual.
+            while let Ok((arrived, job)) = jobs_rx.try_recv() {
+                if arrived > failed_at {
+                    next = Some((arrived, job));
+                    break;
                 }
+                match job {
+                    Job::Execute(request) => worker.abort(&request),
+                    other => {
+                        worker.handle(other);
+                    }
+                }
+                activity.pending.fetch_sub(1, Ordering::SeqCst);
             }
         }
     });
@@ -515,8 +521,9 @@ impl Worker {
         let _ = self.out.send(Outgoing::Shell(message));
     }
 
-    /// Handles one job between busy and idle; returns whether an execute with `stop_on_error` failed.
-    fn handle(&mut self, job: Job) -> bool {
+    /// Handles one job between busy and idle; returns when an execute with `stop_on_error` failed (just before
+    /// its reply was sent).
+    fn handle(&mut self, job: Job) -> Option<Instant> {
         let request = match &job {
             Job::Execute(r) | Job::Complete(r) | Job::Inspect(r) => r.clone(),
             Job::EnterDir(dir) => {
@@ -525,7 +532,7 @@ impl Worker {
                 {
                     eprintln!("candlelit: {e}");
                 }
-                return false;
+                return None;
             }
         };
         self.iopub(Status::busy().as_child_of(&request));
@@ -533,14 +540,14 @@ impl Worker {
             Job::Execute(request) => self.execute(&request),
             Job::Complete(request) => {
                 self.complete(&request);
-                false
+                None
             }
             Job::Inspect(request) => {
                 self.inspect(&request);
-                false
+                None
             }
             // Answered above, before any busy status.
-            Job::EnterDir(_) => false,
+            Job::EnterDir(_) => None,
         };
         self.iopub(Status::idle().as_child_of(&request));
         failed
@@ -553,8 +560,8 @@ impl Worker {
         self.iopub(Status::idle().as_child_of(request));
     }
 
-    fn execute(&mut self, request: &JupyterMessage) -> bool {
-        let JupyterMessageContent::ExecuteRequest(req) = &request.content else { return false };
+    fn execute(&mut self, request: &JupyterMessage) -> Option<Instant> {
+        let JupyterMessageContent::ExecuteRequest(req) = &request.content else { return None };
         let silent = req.silent;
         if !silent {
             self.count += 1;
@@ -614,7 +621,7 @@ impl Worker {
         match error {
             None => {
                 self.reply(ExecuteReply { payload, ..execute_reply(ReplyStatus::Ok, count) }.as_child_of(request));
-                false
+                None
             }
             Some(e) => {
                 let (ename, evalue, traceback) = (e.ename.clone(), e.evalue.clone(), e.traceback());
@@ -626,8 +633,9 @@ impl Worker {
                     error: Some(Box::new(ReplyError { ename, evalue, traceback })),
                     ..execute_reply(ReplyStatus::Error, count)
                 };
+                let failed_at = req.stop_on_error.then(Instant::now);
                 self.reply(reply.as_child_of(request));
-                req.stop_on_error
+                failed_at
             }
         }
     }
@@ -674,7 +682,7 @@ fn execute_reply(status: ReplyStatus, execution_count: ExecutionCount) -> Execut
 /// A mime bundle as `jupyter-protocol`'s `Media`.
 fn media(bundle: &[(String, String)]) -> Media {
     let map: serde_json::Map<String, serde_json::Value> =
-        bundle.iter().map(|(m, d)| (m.clone(), serde_json::Value::String(d.clone()))).collect();
+        bundle.iter().map(|(m, d)| (m.clone(), crate::notebook::mime_value(m, d))).collect();
     serde_json::from_value(serde_json::Value::Object(map)).unwrap_or_default()
 }
 

@@ -171,6 +171,9 @@ impl Lesson {
             let line = exercises.get(id).copied().unwrap_or(1);
             return Err(fail(line, format!("exercise `{id}` has no `check` cell (learners need instant feedback)")));
         }
+        if let Some((line, what)) = revealing_check(&cells) {
+            return Err(fail(line, what));
+        }
         Ok(Lesson { path: path.to_path_buf(), cells })
     }
 
@@ -245,6 +248,46 @@ impl Lesson {
         }
         found
     }
+}
+
+/// A visible check that shows a line of its exercise's solution (learners would read the answer in the
+/// notebook): the check's line and what to do. Lines are compared without spaces and without `let NAME =`, so
+/// `assert!(y == x.sqr()?.sum_all()?)` gives away `let y = x.sqr()?.sum_all()?;`; short parts (`}`, `Ok(())`,
+/// `x.sqr()?`) do not count.
+fn revealing_check(cells: &[LessonCell]) -> Option<(usize, String)> {
+    let solution_lines = |id: &str| -> Vec<String> {
+        cells
+            .iter()
+            .filter_map(|cell| match cell {
+                LessonCell::Code { role: Role::Solution(of), source, .. } if of == id => Some(source),
+                _ => None,
+            })
+            .flat_map(|source| source.lines().map(answer_part))
+            .filter(|part| part.chars().count() >= 10)
+            .collect()
+    };
+    cells.iter().find_map(|cell| {
+        let LessonCell::Code { role: Role::Check(id), source, line } = cell else { return None };
+        let check: String = source.split_whitespace().collect();
+        let shown = solution_lines(id).into_iter().find(|answer| check.contains(answer.as_str()))?;
+        Some((
+            *line,
+            format!(
+                "the check of `{id}` contains a line of its solution (`{shown}`), which learners would see; \
+                 test a property of the answer, or move that check to a `hidden-check` cell"
+            ),
+        ))
+    })
+}
+
+/// A solution line without spaces, without its `let NAME =` and its final `;`.
+fn answer_part(line: &str) -> String {
+    let compact: String = line.split_whitespace().collect();
+    let value = match compact.strip_prefix("let") {
+        Some(rest) => rest.find('=').filter(|&at| !rest[at + 1..].starts_with('=')).map_or(rest, |at| &rest[at + 1..]),
+        None => compact.as_str(),
+    };
+    value.trim_end_matches(';').to_string()
 }
 
 fn is_rust(info: &str) -> bool {
@@ -482,6 +525,11 @@ mod tests {
             ),
             ("```rust parameters id=a\n```\n", "belong to exercise"),
             ("```rust check solution id=a\n```\n", "one tag"),
+            (
+                "```rust exercise id=a points=1\nlet y = 0;\n```\n```rust solution id=a\nlet y = x.sqr()?.sum_all()?;\n```\n\
+                 ```rust check id=a\nassert!(y == x.sqr()?.sum_all()?);\n```\n",
+                "day00-test.md:7: the check of `a` contains a line of its solution",
+            ),
         ];
         for (text, expected) in cases {
             let error = parse(text).expect_err(text);

@@ -1,13 +1,16 @@
-//! `candlelit`: the command behind the lessons — the Jupyter kernel, `lab`, `install`, over one evaluation session.
+//! `candlelit`: the command behind the lessons — the Jupyter kernel, `lab`, `install`, the runner and the grader,
+//! over one evaluation session.
 
 #![deny(missing_docs)]
 
+mod grade;
 mod install;
 mod kernel;
 mod lab;
 mod lessons;
 mod notebook;
 mod paths;
+mod repl;
 mod runner;
 mod session;
 mod standby;
@@ -36,6 +39,10 @@ enum Command {
     Lessons(lessons::Args),
     /// Execute a notebook headless and save it with its outputs (`-p NAME=VALUE` overrides parameters).
     Run(runner::Args),
+    /// Experiment in the terminal with the prelude in scope (`candlelit repl < script.rs` runs a script).
+    Repl(repl::Args),
+    /// Grade learners' notebooks against their lesson's checks (hidden ones included) and write a report.
+    Grade(grade::Args),
     /// Run the Jupyter kernel (started by Jupyter, not by hand).
     Kernel {
         /// The connection file Jupyter wrote.
@@ -50,6 +57,7 @@ enum Command {
 fn main() -> ExitCode {
     // evcxr runs cells in a child process that is this same binary; the hook turns such a process into the
     // evaluator (and never returns there). It must come before anything else.
+    session::memory::apply_in_cell_process();
     evcxr::runtime_hook();
     let cli = Cli::parse();
     let result = match cli.command {
@@ -69,6 +77,8 @@ fn main() -> ExitCode {
         Some(Command::Lab(args)) => lab::run(&args),
         Some(Command::Lessons(args)) => lessons::run(&args),
         Some(Command::Run(args)) => runner::run(&args),
+        Some(Command::Grade(args)) => grade::run(&args),
+        Some(Command::Repl(args)) => repl::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

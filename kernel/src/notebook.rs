@@ -107,6 +107,16 @@ pub fn lines(text: &str) -> Value {
     Value::Array(text.split_inclusive('\n').map(|line| Value::String(line.to_string())).collect())
 }
 
+/// One form of a rich output as Jupyter carries it: JSON types (`application/json`, `…+json`) as JSON values,
+/// everything else as the text it is.
+pub fn mime_value(mime: &str, content: &str) -> Value {
+    if mime == "application/json" || mime.ends_with("+json") {
+        serde_json::from_str(content).unwrap_or_else(|_| Value::String(content.to_string()))
+    } else {
+        Value::String(content.to_string())
+    }
+}
+
 /// The cell's tags (`metadata.tags`).
 pub fn tags(cell: &Value) -> Vec<String> {
     cell.pointer("/metadata/tags")

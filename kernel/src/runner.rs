@@ -192,14 +192,13 @@ impl Outputs {
     }
 }
 
-/// A mime bundle as nbformat `data`: text types as lists of lines, base64 images as one string.
+/// A mime bundle as nbformat `data`: text types as lists of lines, base64 images as one string, JSON as JSON.
 fn data(bundle: &session::MimeBundle) -> Value {
     let mut map = Map::new();
     for (mime, content) in bundle {
-        let value = if mime.starts_with("image/") && mime != "image/svg+xml" {
-            Value::String(content.clone())
-        } else {
-            notebook::lines(content)
+        let value = match notebook::mime_value(mime, content) {
+            Value::String(text) if !mime.starts_with("image/") || mime == "image/svg+xml" => notebook::lines(&text),
+            value => value,
         };
         map.insert(mime.clone(), value);
     }

@@ -13,6 +13,7 @@
 
 mod completeness;
 mod instrument;
+pub mod memory;
 mod shared_prelude;
 mod slot;
 
@@ -258,6 +259,8 @@ pub struct Session {
     control: Arc<Control>,
     options: Options,
     cells: u64,
+    /// The prelude library this session loads (again after [`Session::clear`]).
+    wrapper: PathBuf,
     _slot: slot::Slot,
 }
 
@@ -292,13 +295,31 @@ impl Session {
             killed: AtomicBool::new(false),
             grace: options.interrupt_grace,
         });
-        let mut session = Session { requests, stdout, stderr, control, options, cells: 0, _slot: slot };
-        session.load_prelude(&wrapper)?;
+        let mut session = Session { requests, stdout, stderr, control, options, cells: 0, wrapper, _slot: slot };
+        session.load_prelude()?;
         Ok(session)
     }
 
-    fn load_prelude(&mut self, wrapper: &std::path::Path) -> Result<(), String> {
-        let init = self.options.init_cell(wrapper);
+    /// Forgets every variable, function and `use` of earlier cells and loads the prelude again (the REPL's
+    /// `:clear`); compiled code stays cached, so this takes seconds.
+    ///
+    /// # Errors
+    /// When the prelude does not load again.
+    pub fn clear(&mut self) -> Result<(), String> {
+        let mut problem = String::new();
+        let cleared = self.run(":clear", None, &mut |out| {
+            if let Output::Error(e) = out {
+                problem = e.to_text();
+            }
+        });
+        if !cleared {
+            return Err(format!("evcxr could not clear its state: {problem}"));
+        }
+        self.load_prelude()
+    }
+
+    fn load_prelude(&mut self) -> Result<(), String> {
+        let init = self.options.init_cell(&self.wrapper);
         let mut problems = String::new();
         let ok = self.run(&init, None, &mut |out| match out {
             Output::Error(e) => problems.push_str(&e.to_text()),

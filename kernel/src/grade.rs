@@ -1,0 +1,515 @@
+//! `candlelit grade SUBMISSION.ipynb...`: auto-grades learners' notebooks against the lesson they answer.
+//!
+//! For each submission, in a fresh session (the next one starts in the background while the current one runs):
+//! 1. every code cell runs in order, except the learner's copies of check cells (tagged `check`);
+//! 2. right after an exercise's cell (tagged `exercise`, id `exercise-ID`) the grader runs that exercise's
+//!    checks **from the lesson source**: the visible check and the hidden ones. An exercise whose cell was
+//!    deleted has its checks run after the last cell, so a learner who answered in a new cell is not penalised;
+//! 3. an exercise earns its points when its own cell ran and every one of its checks ran without an error and
+//!    without a ✘ verdict ([`candlelit::exercises::check`]). Editing or deleting a check cell gains nothing.
+//!
+//! Cells have a time limit each and the submission one in all; the process running the cells has a memory
+//! limit. A submission that does not compile, panics, loops forever or runs out of memory gets zero for the
+//! exercises it broke, a message saying so, and the grader goes on with the next one.
+//!
+//! # Report (`--json`)
+//! ```text
+//! {
+//!   "format": "candlelit-grade/1",
+//!   "lesson": "lessons/day05-fashion.md",
+//!   "max_points": 5,
+//!   "exercises": [{"id": "square", "max_points": 2}, ...],        // lesson order
+//!   "submissions": [{
+//!     "submission": "alice.ipynb",
+//!     "points": 2, "max_points": 5,
+//!     "seconds": 14.2,                                            // time spent grading it
+//!     "problems": ["cell 3 failed: Panic: ..."],                  // what went wrong outside exercises
+//!     "exercises": [{"id": "square", "passed": true, "points": 2, "max_points": 2,
+//!                    "feedback": "all checks passed"}, ...]       // every lesson exercise, lesson order
+//!   }, ...]
+//! }
+//! ```
+//! The CSV gradebook (`--csv`) has one row per submission: `submission`, one column of points per exercise,
+//! `total`, `max_points`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use candlelit::exercises::CHECK_MIME;
+
+use crate::lessons::{Exercise, Lesson};
+use crate::notebook::{self, Notebook};
+use crate::runner::{CellRun, execute_cell};
+use crate::session::{ErrorKind, Options, Session};
+
+/// Options of `candlelit grade`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The learners' notebooks.
+    #[arg(required = true, value_name = "SUBMISSION.ipynb")]
+    pub submissions: Vec<PathBuf>,
+    /// The lesson they answer (default: the one a submission names, looked up in ./lessons).
+    #[arg(long, value_name = "lessons/dayNN-NAME.md")]
+    pub lesson: Option<PathBuf>,
+    /// Also write the full report as JSON (schema in `candlelit grade --help` and the README).
+    #[arg(long, value_name = "REPORT.json")]
+    pub json: Option<PathBuf>,
+    /// Also write a gradebook: one row per submission, one column per exercise.
+    #[arg(long, value_name = "GRADES.csv")]
+    pub csv: Option<PathBuf>,
+    /// Stop a cell that runs longer than this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 120.0)]
+    pub cell_timeout: f64,
+    /// Stop grading a submission after this many seconds in all.
+    #[arg(long, value_name = "SECONDS", default_value_t = 900.0)]
+    pub total_timeout: f64,
+    /// Memory the cells of a submission may use, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 4096)]
+    pub memory_limit: u64,
+}
+
+/// The whole report (see the module docs for the JSON schema).
+#[derive(Debug, Serialize)]
+pub struct Report {
+    /// `candlelit-grade/1`.
+    pub format: &'static str,
+    /// The lesson file the checks came from.
+    pub lesson: String,
+    /// Points of the lesson.
+    pub max_points: u32,
+    /// The lesson's exercises, in order.
+    pub exercises: Vec<ExerciseInfo>,
+    /// One entry per submission, in the order given.
+    pub submissions: Vec<Submission>,
+}
+
+/// An exercise of the lesson.
+#[derive(Debug, Serialize)]
+pub struct ExerciseInfo {
+    /// Its id.
+    pub id: String,
+    /// What it is worth.
+    pub max_points: u32,
+}
+
+/// The grades of one submission.
+#[derive(Debug, Serialize)]
+pub struct Submission {
+    /// The notebook, as given on the command line.
+    pub submission: String,
+    /// Points earned.
+    pub points: u32,
+    /// Points available.
+    pub max_points: u32,
+    /// Seconds spent grading it.
+    pub seconds: f64,
+    /// What went wrong outside the exercises (unreadable file, a failed ordinary cell, ...).
+    pub problems: Vec<String>,
+    /// Every exercise of the lesson, in lesson order.
+    pub exercises: Vec<Grade>,
+}
+
+/// The grade of one exercise.
+#[derive(Debug, Serialize)]
+pub struct Grade {
+    /// The exercise's id.
+    pub id: String,
+    /// Whether it passed.
+    pub passed: bool,
+    /// Points earned: all or nothing.
+    pub points: u32,
+    /// What it is worth.
+    pub max_points: u32,
+    /// What the learner reads: "all checks passed", or what is wrong.
+    pub feedback: String,
+}
+
+/// Limits for one submission.
+struct Limits {
+    cell: Duration,
+    total: Duration,
+    memory_mib: u64,
+}
+
+/// Runs `candlelit grade`.
+///
+/// # Errors
+/// When the lesson cannot be found or read, no session can start, or a report cannot be written. A submission
+/// that cannot be read or run is reported, not an error.
+pub fn run(args: &Args) -> Result<(), String> {
+    let lesson_path = match &args.lesson {
+        Some(path) => path.clone(),
+        None => find_lesson(&args.submissions)?,
+    };
+    let lesson = Lesson::read(&lesson_path)?;
+    let exercises = lesson.exercises();
+    if exercises.is_empty() {
+        return Err(format!("{} has no exercises to grade", lesson_path.display()));
+    }
+    let limits = Limits {
+        cell: Duration::from_secs_f64(args.cell_timeout.max(0.1)),
+        total: Duration::from_secs_f64(args.total_timeout.max(0.1)),
+        memory_mib: args.memory_limit.max(64),
+    };
+    crate::session::memory::limit_sessions(limits.memory_mib);
+    let stem = stem(&lesson_path);
+    let mut next = Some(start_session());
+    let mut submissions = Vec::new();
+    let total = args.submissions.len();
+    for (n, path) in args.submissions.iter().enumerate() {
+        eprintln!("candlelit grade: [{}/{total}] {}", n + 1, path.display());
+        let started = Instant::now();
+        let mut graded = match prepare(path, &stem) {
+            Err(problem) => zero(path, &exercises, problem),
+            Ok(book) => {
+                let mut session = next.take().ok_or("no session")?.join().map_err(|_| "a session panicked")??;
+                if n + 1 < total {
+                    next = Some(start_session());
+                }
+                grade(&mut session, &book, path, &exercises, &limits)
+            }
+        };
+        graded.seconds = (started.elapsed().as_secs_f64() * 10.0).round() / 10.0;
+        eprintln!("candlelit grade:   {}/{} points in {:.1} s", graded.points, graded.max_points, graded.seconds);
+        submissions.push(graded);
+    }
+    let report = Report {
+        format: "candlelit-grade/1",
+        lesson: lesson_path.display().to_string(),
+        max_points: exercises.iter().map(|e| e.points).sum(),
+        exercises: exercises.iter().map(|e| ExerciseInfo { id: e.id.clone(), max_points: e.points }).collect(),
+        submissions,
+    };
+    print!("{}", table(&report));
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&report).map_err(|e| format!("cannot write the report: {e}"))?;
+        write(path, &(text + "\n"))?;
+    }
+    if let Some(path) = &args.csv {
+        write(path, &gradebook(&report)?)?;
+    }
+    Ok(())
+}
+
+fn write(path: &Path, text: &str) -> Result<(), String> {
+    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    eprintln!("candlelit grade: wrote {}", path.display());
+    Ok(())
+}
+
+type Starting = std::thread::JoinHandle<Result<Session, String>>;
+
+/// Starts a session in the background (about as long as running a short submission).
+fn start_session() -> Starting {
+    std::thread::spawn(|| Session::start(Options::from_env()))
+}
+
+fn stem(path: &Path) -> String {
+    path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// The lesson named in the first readable submission's metadata, in ./lessons or beside the submission's folder.
+fn find_lesson(submissions: &[PathBuf]) -> Result<PathBuf, String> {
+    for path in submissions {
+        let Ok(book) = Notebook::read(path) else { continue };
+        let Some(name) = lesson_of(&book) else { continue };
+        let beside = path.parent().and_then(Path::parent).map(|dir| dir.join("lessons"));
+        let candidates = [Some(PathBuf::from("lessons")), beside];
+        if let Some(found) =
+            candidates.into_iter().flatten().map(|dir| dir.join(format!("{name}.md"))).find(|p| p.is_file())
+        {
+            return Ok(found);
+        }
+        return Err(format!(
+            "{} answers lesson `{name}`, but lessons/{name}.md is not here; pass --lesson PATH/{name}.md",
+            path.display()
+        ));
+    }
+    Err("no submission says which lesson it answers; pass --lesson lessons/dayNN-NAME.md".into())
+}
+
+fn lesson_of(book: &Notebook) -> Option<String> {
+    book.rest.get("metadata")?.pointer("/candlelit/lesson")?.as_str().map(str::to_string)
+}
+
+/// Reads a submission and checks that it answers this lesson.
+fn prepare(path: &Path, lesson: &str) -> Result<Notebook, String> {
+    let book = Notebook::read(path).map_err(|e| format!("the notebook could not be read: {e}"))?;
+    match lesson_of(&book) {
+        Some(other) if other != lesson => Err(format!(
+            "this notebook answers lesson `{other}`, not `{lesson}`; grade it with --lesson lessons/{other}.md"
+        )),
+        _ => Ok(book),
+    }
+}
+
+/// A submission that was not run: zero for every exercise, with the reason.
+fn zero(path: &Path, exercises: &[Exercise], problem: String) -> Submission {
+    let grades = exercises
+        .iter()
+        .map(|e| Grade {
+            id: e.id.clone(),
+            passed: false,
+            points: 0,
+            max_points: e.points,
+            feedback: "not graded: the notebook could not be run".into(),
+        })
+        .collect();
+    finish(path, grades, vec![problem])
+}
+
+fn finish(path: &Path, exercises: Vec<Grade>, problems: Vec<String>) -> Submission {
+    Submission {
+        submission: path.display().to_string(),
+        points: exercises.iter().map(|g| g.points).sum(),
+        max_points: exercises.iter().map(|g| g.max_points).sum(),
+        seconds: 0.0,
+        problems,
+        exercises,
+    }
+}
+
+/// What the grader does, in order.
+enum Step {
+    /// Run the learner's cell `number` (1-based, as JupyterLab counts); `exercise` when it is an exercise's cell.
+    Cell { number: usize, code: String, exercise: Option<String> },
+    /// Run the lesson's checks of this exercise.
+    Checks(String),
+}
+
+/// The steps for a submission; notes exercises whose cell is missing in `problems`.
+fn plan(book: &Notebook, exercises: &[Exercise], problems: &mut Vec<String>) -> Vec<Step> {
+    let mut steps = Vec::new();
+    let mut seen = Vec::new();
+    for (index, cell) in book.cells.iter().enumerate() {
+        if !notebook::is_code(cell) {
+            continue;
+        }
+        let tags = notebook::tags(cell);
+        let id = cell.get("id").and_then(Value::as_str).unwrap_or_default();
+        if tags.iter().any(|t| t == "check" || t == "hidden-check") || id.starts_with("check-") {
+            continue; // the lesson's own copy runs instead
+        }
+        let named = cell.pointer("/metadata/candlelit/exercise").and_then(Value::as_str).map(str::to_string);
+        let exercise = named
+            .or_else(|| id.strip_prefix("exercise-").map(str::to_string))
+            .filter(|name| exercises.iter().any(|e| &e.id == name));
+        steps.push(Step::Cell { number: index + 1, code: notebook::source(cell), exercise: exercise.clone() });
+        if let Some(name) = exercise {
+            steps.push(Step::Checks(name.clone()));
+            seen.push(name);
+        }
+    }
+    for exercise in exercises.iter().filter(|e| !seen.contains(&e.id)) {
+        problems.push(format!(
+            "no cell for exercise `{}` (it was deleted or lost its `exercise` tag); its checks ran after the last cell",
+            exercise.id
+        ));
+        steps.push(Step::Checks(exercise.id.clone()));
+    }
+    steps
+}
+
+/// Runs one submission and grades each exercise.
+fn grade(session: &mut Session, book: &Notebook, path: &Path, exercises: &[Exercise], limits: &Limits) -> Submission {
+    let mut problems = Vec::new();
+    let steps = plan(book, exercises, &mut problems);
+    let deadline = Instant::now() + limits.total;
+    // The last word on each exercise's own cell: `Err(why)` when it failed.
+    let mut answered: BTreeMap<String, Result<(), String>> = BTreeMap::new();
+    let mut verdicts: BTreeMap<String, Result<String, String>> = BTreeMap::new();
+    let mut count = 0;
+    for step in steps {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            problems.push(format!(
+                "grading stopped: the notebook used up its {:.0} s in all; later cells did not run",
+                limits.total.as_secs_f64()
+            ));
+            break;
+        }
+        let timeout = left.min(limits.cell);
+        match step {
+            Step::Cell { number, code, exercise } => {
+                if code.trim().is_empty() {
+                    continue;
+                }
+                count += 1;
+                let ran = execute_cell(session, &code, count, timeout);
+                let failure = ran.error.as_ref().map(|_| describe(&ran, timeout, limits));
+                match (exercise, failure) {
+                    (Some(id), failure) => {
+                        answered.insert(id, failure.map_or(Ok(()), Err));
+                    }
+                    (None, Some(why)) => problems.push(format!("cell {number} failed: {why}")),
+                    (None, None) => {}
+                }
+            }
+            Step::Checks(id) => {
+                let verdict = match answered.get(&id) {
+                    Some(Err(why)) => Err(format!("your exercise cell failed: {why}")),
+                    _ => run_checks(session, exercises, &id, &mut count, timeout, limits),
+                };
+                verdicts.insert(id, verdict);
+            }
+        }
+    }
+    let grades = exercises
+        .iter()
+        .map(|e| {
+            let (passed, feedback) = match verdicts.remove(&e.id) {
+                Some(Ok(message)) => (true, message),
+                Some(Err(message)) => (false, message),
+                None => (false, "not graded: grading stopped before this exercise's checks".to_string()),
+            };
+            Grade {
+                id: e.id.clone(),
+                passed,
+                points: if passed { e.points } else { 0 },
+                max_points: e.points,
+                feedback,
+            }
+        })
+        .collect();
+    finish(path, grades, problems)
+}
+
+/// The lesson's checks of exercise `id`, run one after another; `Ok(message)` when all pass.
+fn run_checks(
+    session: &mut Session,
+    exercises: &[Exercise],
+    id: &str,
+    count: &mut usize,
+    timeout: Duration,
+    limits: &Limits,
+) -> Result<String, String> {
+    let checks = exercises.iter().find(|e| e.id == id).map(|e| e.checks.as_slice()).unwrap_or_default();
+    let mut passed = Vec::new();
+    for check in checks {
+        *count += 1;
+        let ran = execute_cell(session, &guarded(check), *count, timeout);
+        let found = verdicts(&ran);
+        if let Some(failed) = found.iter().find(|v| v["passed"] != Value::Bool(true)) {
+            return Err(failed["message"].as_str().unwrap_or("a check failed").to_string());
+        }
+        if ran.error.is_some() {
+            return Err(describe(&ran, timeout, limits));
+        }
+        passed.extend(found.iter().filter_map(|v| v["message"].as_str().map(str::to_string)));
+    }
+    passed.dedup();
+    Ok(if passed.is_empty() { "all checks passed".to_string() } else { passed.join("; ") })
+}
+
+/// A check from the lesson, in a block that imports the check functions by their full path, so a learner's own
+/// `fn check` (or `expect`, ...) cannot stand in for them.
+fn guarded(check: &str) -> String {
+    format!(
+        "{{\nuse ::candlelit::exercises::{{check, evaluate, expect, expect_close, expect_eq, expect_near, \
+         expect_shape}};\n{check}\n}};"
+    )
+}
+
+/// The verdicts ([`CHECK_MIME`] displays) a cell showed.
+fn verdicts(ran: &CellRun) -> Vec<Value> {
+    ran.outputs
+        .iter()
+        .filter_map(|output| output.pointer(&format!("/data/{}", CHECK_MIME.replace('/', "~1"))))
+        .cloned()
+        .collect()
+}
+
+/// Why a cell failed, for the report.
+fn describe(ran: &CellRun, timeout: Duration, limits: &Limits) -> String {
+    let Some(error) = &ran.error else { return "no error".into() };
+    let stderr: String = ran
+        .outputs
+        .iter()
+        .filter(|o| o["output_type"] == "stream" && o["name"] == "stderr")
+        .map(|o| notebook::source(&serde_json::json!({"source": o["text"].clone()})))
+        .collect();
+    if error.ename == "CellTimeout" {
+        return format!("it was stopped after {:.0} s (an endless loop, or far too much work?)", timeout.as_secs_f64());
+    }
+    match error.kind {
+        ErrorKind::Restarted if stderr.contains("memory allocation of") => format!(
+            "it ran out of memory (the limit is {} MiB) and the process was restarted, so earlier variables were \
+             lost",
+            limits.memory_mib
+        ),
+        ErrorKind::Compile => format!("it does not compile: {}", error.evalue),
+        ErrorKind::Panic => format!("it panicked: {}", error.evalue),
+        _ => format!("{}: {}", error.ename, error.evalue),
+    }
+}
+
+/// The terminal summary: one row per submission, then the feedback of every failed exercise.
+fn table(report: &Report) -> String {
+    let name_width = report.submissions.iter().map(|s| s.submission.chars().count()).max().unwrap_or(10).max(10);
+    let mut headers: Vec<String> = report.exercises.iter().map(|e| e.id.clone()).collect();
+    headers.push("total".into());
+    let widths: Vec<usize> = headers.iter().map(|h| h.chars().count().max(7)).collect();
+    let mut out = format!("{:name_width$}", "submission");
+    for (header, width) in headers.iter().zip(&widths) {
+        out.push_str(&format!("  {header:>width$}"));
+    }
+    out.push('\n');
+    for submission in &report.submissions {
+        out.push_str(&format!("{:name_width$}", submission.submission));
+        let mut cells: Vec<String> = submission
+            .exercises
+            .iter()
+            .map(|g| format!("{} {}/{}", if g.passed { "✔" } else { "✘" }, g.points, g.max_points))
+            .collect();
+        cells.push(format!("{}/{}", submission.points, submission.max_points));
+        for (cell, width) in cells.iter().zip(&widths) {
+            out.push_str(&format!("  {cell:>width$}"));
+        }
+        out.push('\n');
+    }
+    for submission in &report.submissions {
+        let failed: Vec<&Grade> = submission.exercises.iter().filter(|g| !g.passed).collect();
+        if failed.is_empty() && submission.problems.is_empty() {
+            continue;
+        }
+        out.push_str(&format!("\n{}:\n", submission.submission));
+        for problem in &submission.problems {
+            out.push_str(&format!("  ! {}\n", first_lines(problem)));
+        }
+        for grade in failed {
+            out.push_str(&format!("  ✘ {}: {}\n", grade.id, first_lines(&grade.feedback)));
+        }
+    }
+    out
+}
+
+/// At most three lines of a message, for the terminal (the JSON report has all of it).
+fn first_lines(text: &str) -> String {
+    let lines: Vec<&str> = text.trim().lines().collect();
+    let mut shown = lines.iter().take(3).copied().collect::<Vec<_>>().join("\n    ");
+    if lines.len() > 3 {
+        shown.push_str(" …");
+    }
+    shown
+}
+
+/// The CSV gradebook.
+fn gradebook(report: &Report) -> Result<String, String> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let mut header = vec!["submission".to_string()];
+    header.extend(report.exercises.iter().map(|e| e.id.clone()));
+    header.extend(["total".to_string(), "max_points".to_string()]);
+    writer.write_record(&header).map_err(|e| e.to_string())?;
+    for submission in &report.submissions {
+        let mut row = vec![submission.submission.clone()];
+        row.extend(submission.exercises.iter().map(|g| g.points.to_string()));
+        row.extend([submission.points.to_string(), submission.max_points.to_string()]);
+        writer.write_record(&row).map_err(|e| e.to_string())?;
+    }
+    let bytes = writer.into_inner().map_err(|e| e.to_string())?;
+    String::from_utf8(bytes).map_err(|e| e.to_string())
+}
