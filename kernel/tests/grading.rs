@@ -245,5 +245,21 @@ fn every_submission_gets_the_points_it_deserves_and_none_stops_the_batch() {
     let table_row = stdout.lines().find(|l| l.starts_with("partial.ipynb")).expect("a table row per submission");
     assert!(table_row.contains("✔ 2/2") && table_row.contains("✘ 0/3") && table_row.ends_with("2/5"), "{stdout}");
     assert!(stdout.contains("✘ mean: mean_of on another tensor"), "feedback under the table: {stdout}");
+
+    // The total limit: a submission that uses it up is stopped, keeps what it earned, and says why.
+    let limited = candlelit(
+        &dir,
+        &["grade", "--lesson", "day00-grading.md", "--total-timeout", "1", "--json", "limited.json", "correct.ipynb"],
+    );
+    assert!(limited.status.success(), "{}", String::from_utf8_lossy(&limited.stderr));
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("limited.json")).expect("report")).expect("report json");
+    let submission = &report["submissions"][0];
+    assert!(submission["problems"].to_string().contains("used up its 1 s"), "{submission}");
+    assert_eq!(submission["exercises"][1]["points"], 0, "{submission}");
+    assert!(
+        submission["exercises"][1]["feedback"].as_str().is_some_and(|f| f.starts_with("not graded")),
+        "{submission}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -218,6 +218,14 @@ fn the_runner_saves_a_valid_notebook_with_parameters_overridden() {
     );
     assert!(shown.contains("[[3., 3.],"), "the tensor result shows its values: {shown}");
     assert!(outputs("check-double").to_string().contains("\"output_type\":\"error\""), "the stub fails its check");
+    // A `check` verdict is a display, kept as JSON for the grader and as HTML and text for people.
+    let verdict = outputs("check-double-2");
+    assert_eq!(
+        verdict[0]["data"]["application/vnd.candlelit.check+json"],
+        serde_json::json!({"exercise": "double", "passed": false, "message": "`doubled % 2` is 1, which is not what the exercise asks for"}),
+        "{verdict}"
+    );
+    assert!(verdict[0]["data"]["text/html"].to_string().contains("✘ double"), "{verdict}");
     let counts: Vec<_> =
         cells.iter().filter(|c| c["cell_type"] == "code").map(|c| c["execution_count"].clone()).collect();
     assert_eq!(

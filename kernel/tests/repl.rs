@@ -94,6 +94,12 @@ fn the_terminal_repl_edits_completes_interrupts_and_remembers() {
     let svg = std::fs::read_to_string(dir.join("candlelit-figure-1.svg")).expect("the figure file");
     assert!(svg.starts_with("<svg"), "{svg:.80}");
 
+    enter(&mut repl, ":clear");
+    repl.expect("every variable is gone").expect(":clear");
+    repl.expect(PROMPT).expect("the prompt again");
+    enter(&mut repl, "t");
+    repl.expect("cannot find value `t`").expect("`:clear` forgot t");
+    repl.expect(PROMPT).expect("the prompt again");
     enter(&mut repl, "let broken: u8 = \"text\";");
     repl.expect("mismatched types").expect("a compile error is shown");
     repl.expect(PROMPT).expect("the prompt again");
