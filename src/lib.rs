@@ -24,12 +24,14 @@
 //! - [`display`] prints tensors for people (text and HTML) and speaks evcxr's rich-output convention ([`mime`]).
 //! - [`hints`] adds one line of advice to Candle's shape, dtype and device errors.
 //! - [`exercises`] checks a learner's answer and shows ✔ or ✘ with what is wrong (never the answer).
+//! - [`data`] loads data like `torch.utils.data`: datasets, loaders, transforms, MNIST, Fashion-MNIST, CSV and text.
 //! - [`plot`] draws figures with plotters: lines, scatter, histogram, bars, image grids, confusion matrices and
 //!   functions with their derivative, as SVG or PNG, with an embedded font.
 
 #![deny(missing_docs)]
 
 pub mod cell;
+pub mod data;
 pub mod device;
 pub mod display;
 pub mod exercises;

@@ -11,6 +11,8 @@
 //! | `torch.nn.Linear(4, 2)` | `nn::linear(4, 2, vb.pp("fc"))?` |
 //! | `F.cross_entropy(logits, y)` | `loss::cross_entropy(&logits, &y)?` |
 //! | `torch.optim.SGD(params, lr)` | `SGD::new(varmap.all_vars(), lr)?` |
+//! | `DataLoader(ds, batch_size=64, shuffle=True)` | `DataLoader::new(ds).batch_size(64).shuffle(true)` |
+//! | `datasets.FashionMNIST(root, train=True)` | `fashion_mnist(Split::Train)?` |
 //! | `print(x)` | `println!("{}", x.show())`, or just `x` as a cell's last line |
 //!
 //! ```
@@ -40,6 +42,14 @@ pub use candle_nn::{
     ops::{log_softmax, sigmoid, softmax},
 };
 
+pub use crate::data::transforms::{
+    CenterCrop, Compose, Normalize, OneHot, RandomCrop, RandomHorizontalFlip, Resize, ToTensor, Transform, one_hot,
+};
+pub use crate::data::{
+    CsvDataset, DataLoader, Dataset, DatasetExt, ImageDataset, PadCollate, Padded, RandomSampler, SequentialSampler,
+    Split, StandardScaler, SubsetRandomSampler, Table, TensorDataset, WeightedRandomSampler, breast_cancer, concat,
+    fashion_mnist, image_splits, iris, mnist, random_split,
+};
 pub use crate::device::{cuda_available, device, device_for};
 pub use crate::display::{CellValue as _, PrintOptions, Show, Shown, show};
 pub use crate::exercises::{
