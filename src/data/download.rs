@@ -339,9 +339,9 @@ impl Progress {
 
     fn finish(&self, received: u64) {
         if !self.quiet {
-            let end = if self.terminal { "\r" } else { "" };
+            let (start, end) = if self.terminal { ("\r", "          ") } else { ("", "") };
             eprintln!(
-                "{end}downloaded {} ({}) in {:.1} s          ",
+                "{start}downloaded {} ({}) in {:.1} s{end}",
                 self.name,
                 megabytes(received),
                 self.started.elapsed().as_secs_f64()

@@ -65,6 +65,22 @@ impl Table {
         Table::from_csv_text(&text).map_err(|e| candle_core::Error::Msg(format!("{}: {e}", path.display())))
     }
 
+    /// Reads a CSV file without a header line, naming its columns `columns` (gzipped when it starts like gzip).
+    ///
+    /// # Errors
+    /// When the file cannot be read, is not well-formed CSV, or a row does not have one cell per name.
+    pub fn read_csv_with_columns(path: &Path, columns: &[&str]) -> Result<Self> {
+        let text = read_text(path)?;
+        let mut reader = csv::ReaderBuilder::new().has_headers(false).trim(csv::Trim::All).from_reader(text.as_bytes());
+        let mut rows = Vec::new();
+        for record in reader.records() {
+            let record = record.map_err(csv_error).map_err(|e| candle_core::Error::Msg(format!("{}: {e}", path.display())))?;
+            rows.push(record.iter().map(str::to_string).collect());
+        }
+        Table::new(columns.iter().map(|c| (*c).to_string()).collect(), rows)
+            .map_err(|e| candle_core::Error::Msg(format!("{}: {e}", path.display())))
+    }
+
     /// Parses CSV text whose first line names the columns.
     ///
     /// # Errors
