@@ -4,7 +4,7 @@
 mod common;
 
 use candlelit::data::download::sha256_of;
-use candlelit::data::vision::{MNIST_FILES, read_idx_images, MNIST_CLASSES};
+use candlelit::data::vision::{MNIST_CLASSES, MNIST_FILES, read_idx_images};
 use candlelit::data::{Dataset, Fetcher, Mirror, RemoteFile};
 use common::{Behaviour, FileServer, shared_data};
 
@@ -101,12 +101,15 @@ fn a_server_that_is_down_gets_a_message_saying_where_to_put_the_file() {
     // Take a free port, then close it: nothing listens there.
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
     let data = tempfile::tempdir().expect("temp dir");
-    let fetcher = Fetcher::new(data.path().to_path_buf(), Some(Mirror::parse(&format!("http://127.0.0.1:{port}/"))))
-        .quiet();
+    let fetcher =
+        Fetcher::new(data.path().to_path_buf(), Some(Mirror::parse(&format!("http://127.0.0.1:{port}/")))).quiet();
     let err = fetcher.fetch(&IMAGES).expect_err("down").to_string();
     assert!(err.contains("connection was refused"), "{err}");
     assert!(err.contains(&format!("http://127.0.0.1:{port}/mnist/t10k-images-idx3-ubyte.gz")), "{err}");
-    assert!(err.contains(&format!("put it at {}", data.path().join("mnist/t10k-images-idx3-ubyte.gz").display())), "{err}");
+    assert!(
+        err.contains(&format!("put it at {}", data.path().join("mnist/t10k-images-idx3-ubyte.gz").display())),
+        "{err}"
+    );
     assert!(err.contains(IMAGES.sha256), "{err}");
 }
 
@@ -129,4 +132,3 @@ fn a_folder_mirror_is_copied_and_verified() {
     let err = fetcher.fetch(&missing).expect_err("not in the mirror").to_string();
     assert!(err.contains("the mirror folder has no") && err.contains("put it at"), "{err}");
 }
-

@@ -26,8 +26,7 @@ fn named_datasets_come_from_the_mirror_and_the_stand_in_splits_with_a_seed() {
     assert_ne!(a.train.labels(), c.train.labels(), "another seed gives another split");
     // Together the two parts hold exactly the images of the test set: the same count of every digit.
     let count = |labels: &[u8]| (0..10u8).map(|d| labels.iter().filter(|&&l| l == d).count()).collect::<Vec<_>>();
-    let parts: Vec<usize> =
-        count(a.train.labels()).iter().zip(count(a.test.labels())).map(|(x, y)| x + y).collect();
+    let parts: Vec<usize> = count(a.train.labels()).iter().zip(count(a.test.labels())).map(|(x, y)| x + y).collect();
     assert_eq!(parts, count(test.labels()));
 
     // The Fashion-MNIST images are not in the mirror: the error says which file to put where.

@@ -84,6 +84,10 @@ impl<D: Dataset + ?Sized> Dataset for Box<D> {
     }
 }
 
+/// Any dataset with items of type `T`, behind a shared pointer. Notebook variables need types with names, and a
+/// dataset made with a closure has none: `ds.map(|x| ...).boxed()` gives it one.
+pub type BoxedDataset<T> = Arc<dyn Dataset<Item = T>>;
+
 /// The error for an index past the end, worded the same by every dataset.
 pub(crate) fn check_index(index: usize, len: usize) -> Result<()> {
     if index >= len {
@@ -128,6 +132,15 @@ pub trait DatasetExt: Dataset + Sized {
 
     /// This dataset behind an [`Arc`], so several loaders or splits can share it without copying.
     fn shared(self) -> Arc<Self> {
+        Arc::new(self)
+    }
+
+    /// This dataset as a [`BoxedDataset`]: a type a notebook can name, for a dataset built with closures
+    /// ([`map`](DatasetExt::map)) that a later cell uses.
+    fn boxed(self) -> BoxedDataset<Self::Item>
+    where
+        Self: 'static,
+    {
         Arc::new(self)
     }
 }

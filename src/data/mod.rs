@@ -38,7 +38,9 @@ pub mod transforms;
 pub mod vision;
 
 pub use collate::{Collate, DefaultCollate, PadCollate, PadItem, Padded, Stack};
-pub use dataset::{Concat, Dataset, DatasetExt, Mapped, Subset, TensorDataset, concat, random_split, split_sizes};
+pub use dataset::{
+    BoxedDataset, Concat, Dataset, DatasetExt, Mapped, Subset, TensorDataset, concat, random_split, split_sizes,
+};
 pub use download::{Fetcher, Mirror, RemoteFile, data_dir, fetch};
 pub use loader::{DataLoader, LoaderIter, with_item_rng};
 pub use sampler::{

@@ -74,7 +74,8 @@ impl Table {
         let mut reader = csv::ReaderBuilder::new().has_headers(false).trim(csv::Trim::All).from_reader(text.as_bytes());
         let mut rows = Vec::new();
         for record in reader.records() {
-            let record = record.map_err(csv_error).map_err(|e| candle_core::Error::Msg(format!("{}: {e}", path.display())))?;
+            let record =
+                record.map_err(csv_error).map_err(|e| candle_core::Error::Msg(format!("{}: {e}", path.display())))?;
             rows.push(record.iter().map(str::to_string).collect());
         }
         Table::new(columns.iter().map(|c| (*c).to_string()).collect(), rows)

@@ -124,9 +124,12 @@ fn answer(mut stream: TcpStream, root: &Path, request: &Seen, behaviour: Behavio
         _ => None,
     };
     let (status, content_range, slice) = match start {
-        Some(s) if s < total => ("206 Partial Content", format!("Content-Range: bytes {s}-{}/{total}\r\n", total - 1), &body[s..]),
+        Some(s) if s < total => {
+            ("206 Partial Content", format!("Content-Range: bytes {s}-{}/{total}\r\n", total - 1), &body[s..])
+        }
         Some(_) => {
-            let _ = stream.write_all(b"HTTP/1.1 416 Range Not Satisfiable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            let _ = stream
+                .write_all(b"HTTP/1.1 416 Range Not Satisfiable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
             return;
         }
         None => ("200 OK", String::new(), &body[..]),
