@@ -42,6 +42,8 @@ pub use candle_nn::{
     ops::{log_softmax, sigmoid, softmax},
 };
 
+pub use crate::data;
+pub use crate::data::text::{QaDataset, TextCorpus, Vocab, Windows, tokenize};
 pub use crate::data::transforms::{
     CenterCrop, Compose, Normalize, OneHot, RandomCrop, RandomHorizontalFlip, Resize, ToTensor, Transform, one_hot,
 };

@@ -38,4 +38,24 @@ fn named_datasets_come_from_the_mirror_and_the_stand_in_splits_with_a_seed() {
     let table = breast_cancer().expect("breast cancer through the mirror");
     assert_eq!(table.len(), 569);
     assert_eq!(iris().expect("iris").columns()[3], "petal width (cm)");
+
+    // A loader without .device() uses the session's device, chosen when the epoch starts; a choice that fails is
+    // the epoch's error, not a silent fall-back to the CPU.
+    let loader = DataLoader::new(table_rows(&table)).batch_size(100);
+    // SAFETY: as above.
+    unsafe { std::env::set_var("CANDLELIT_DEVICE", "cuda") };
+    let first = loader.iter().next().expect("one item");
+    if cuda_available() {
+        assert!(first.expect("a batch on the GPU").0.device().is_cuda());
+    } else {
+        let err = first.expect_err("no GPU here").to_string();
+        assert!(err.contains("CANDLELIT_DEVICE=cuda"), "{err}");
+    }
+    unsafe { std::env::set_var("CANDLELIT_DEVICE", "cpu") };
+    let (x, y) = loader.iter().next().expect("one item").expect("a batch on the CPU");
+    assert_eq!((x.dims(), y.dims()), (&[100usize, 30][..], &[100usize][..]));
+}
+
+fn table_rows(table: &Table) -> CsvDataset {
+    CsvDataset::new(table, "target").expect("breast cancer rows")
 }

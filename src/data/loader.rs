@@ -85,7 +85,7 @@ pub struct DataLoader<D: Dataset, C = DefaultCollate> {
     batch_sampler: Option<Arc<dyn BatchSampler>>,
     num_workers: usize,
     prefetch: usize,
-    device: Device,
+    device: Option<Device>,
     seed: u64,
     epoch: AtomicU64,
 }
@@ -104,7 +104,7 @@ impl<D: Dataset + 'static> DataLoader<D, DefaultCollate> {
             batch_sampler: None,
             num_workers: 0,
             prefetch: 2,
-            device: crate::device::device().unwrap_or(Device::Cpu),
+            device: None,
             seed: crate::random::with_rng(|rng| rng.random()),
             epoch: AtomicU64::new(0),
         }
@@ -163,9 +163,10 @@ impl<D: Dataset + 'static, C: Collate<D::Item> + 'static> DataLoader<D, C> {
         self
     }
 
-    /// Where batches land (default: the session's device).
+    /// Where batches land (default: the session's [`device`](crate::device::device), chosen when an epoch
+    /// starts; when that choice fails — `CANDLELIT_DEVICE=cuda` without a GPU — the epoch's one item is the error).
     pub fn device(mut self, device: &Device) -> Self {
-        self.device = device.clone();
+        self.device = Some(device.clone());
         self
     }
 
@@ -230,10 +231,17 @@ impl<D: Dataset + 'static, C: Collate<D::Item> + 'static> DataLoader<D, C> {
             Ok(plan) => plan,
             Err(e) => return LoaderIter::failed(e),
         };
+        let device = match &self.device {
+            Some(device) => device.clone(),
+            None => match crate::device::device() {
+                Ok(device) => device,
+                Err(e) => return LoaderIter::failed(e),
+            },
+        };
         let job = Arc::new(Job {
             dataset: Arc::clone(&self.dataset),
             collate: Arc::clone(&self.collate),
-            device: self.device.clone(),
+            device,
             seed: self.seed,
             epoch,
             batches: plan,

@@ -32,9 +32,13 @@ impl<T: Debug + Any> CellValue for T {
     }
 }
 
-/// The mime bundle a cell's last value shows: a tensor's text and HTML table, or the `{:?}` text.
+/// The mime bundle a cell's last value shows: a tensor's text and HTML table, or the `{:?}` text; nothing for `()`
+/// (a cell ending in a `for` loop or a call that returns nothing, as in Python).
 fn bundle<T: Debug + Any>(value: &T) -> Vec<(&'static str, String)> {
     let any: &dyn Any = value;
+    if any.is::<()>() {
+        return Vec::new();
+    }
     let tensor = any.downcast_ref::<Tensor>().or_else(|| any.downcast_ref::<Var>().map(Var::as_tensor));
     match tensor.map(|t| super::show(t).mime_bundle()) {
         Some(Ok(bundle)) => bundle,
@@ -61,5 +65,6 @@ mod tests {
         assert_eq!(bundle(&var)[0], shown[0]);
         assert_eq!(bundle(&vec![1, 2]), vec![("text/plain", "[1, 2]".to_string())]);
         assert_eq!(bundle(&"hi"), vec![("text/plain", "\"hi\"".to_string())]);
+        assert!(bundle(&()).is_empty(), "a unit value shows nothing");
     }
 }
