@@ -18,6 +18,11 @@ fn scratch(name: &str) -> PathBuf {
 fn repl_command(dir: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_candlelit"));
     command.arg("repl").current_dir(dir).env("CANDLELIT_HOME", dir.join("home")).env("TERM", "xterm");
+    // Datasets come from the real files beside the repository, into the scratch folder.
+    let shared = std::env::var_os("CANDLELIT_SHARED_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"));
+    command.env("CANDLELIT_DATA", dir.join("data")).env("CANDLELIT_DATA_MIRROR", shared);
     command
 }
 
@@ -141,11 +146,18 @@ fn a_script_on_standard_input_runs_entry_by_entry_and_stops_at_the_first_error()
     let good = script(
         &dir,
         "let x = randn((3, 4), &Device::Cpu)?;\nfn rows(t: &Tensor) -> usize {\n    t.dims()[0]\n}\n\
-         println!(\"rows {}\", rows(&x));\nx.dims()\n",
+         println!(\"rows {}\", rows(&x));\nx.dims()\n\
+         let data = image_splits(\"mnist-test\", 0)?;\n\
+         let loader = DataLoader::new(data.test.clone().with_transform(ToTensor)).batch_size(500).num_workers(2);\n\
+         let mut seen = 0usize;\nfor batch in &loader { let (x, y) = batch?; seen += y.dim(0)?; }\n\
+         println!(\"seen {seen} of {}\", data.test.len());\n",
     );
     let stdout = String::from_utf8_lossy(&good.stdout);
     assert!(good.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&good.stderr));
     assert!(stdout.contains("rows 3") && stdout.contains("[3, 4]"), "{stdout}");
+    // The prelude's data in a session: a loader kept in a variable, worker threads, data from the mirror.
+    assert!(stdout.contains("seen 2000 of 2000"), "{stdout}");
+    assert!(!stdout.lines().any(|l| l.trim() == "()"), "a loop ending an entry shows nothing: {stdout}");
 
     let bad = script(
         &dir,
