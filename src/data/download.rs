@@ -28,8 +28,9 @@ pub struct RemoteFile {
     pub folder: &'static str,
     /// The file name (`"t10k-images-idx3-ubyte.gz"`).
     pub name: &'static str,
-    /// Where it is published, tried in order.
-    pub urls: &'static [&'static str],
+    /// The addresses of the folders it is published in (ending in `/`), tried in order; its URL is one of them
+    /// followed by `name`.
+    pub hosts: &'static [&'static str],
     /// The sha256 of its bytes, lower-case hex.
     pub sha256: &'static str,
     /// Its size in bytes.
@@ -40,6 +41,11 @@ impl RemoteFile {
     /// Where the file lives in the data folder `data_dir`.
     pub fn path_in(&self, data_dir: &Path) -> PathBuf {
         data_dir.join(self.folder).join(self.name)
+    }
+
+    /// Its canonical URLs, in the order they are tried.
+    pub fn urls(&self) -> Vec<String> {
+        self.hosts.iter().map(|host| format!("{host}{}", self.name)).collect()
     }
 }
 
@@ -134,7 +140,7 @@ impl Fetcher {
         let sources: Vec<Source> = match &self.mirror {
             Some(Mirror::Folder(dir)) => vec![Source::Folder(dir.join(file.folder).join(file.name))],
             Some(Mirror::Http(base)) => vec![Source::Url(format!("{base}/{}/{}", file.folder, file.name))],
-            None => file.urls.iter().map(|u| Source::Url((*u).to_string())).collect(),
+            None => file.urls().into_iter().map(Source::Url).collect(),
         };
         let mut failures = Vec::new();
         for source in &sources {
@@ -149,7 +155,7 @@ impl Fetcher {
             file.folder,
             file.name,
             failures.join("\n"),
-            file.urls.first().copied().unwrap_or(file.name),
+            file.urls().first().map_or(file.name, String::as_str),
             file.sha256,
             dest.display(),
             file.folder,

@@ -367,12 +367,15 @@ impl StandardScaler {
     }
 }
 
+const SKLEARN_HOSTS: &[&str] =
+    &["https://raw.githubusercontent.com/scikit-learn/scikit-learn/main/sklearn/datasets/data/"];
+
 /// scikit-learn's breast cancer table (Wisconsin Diagnostic): 569 rows, 30 features, target 0 = malignant,
 /// 1 = benign.
 pub const BREAST_CANCER_FILE: RemoteFile = RemoteFile {
     folder: "sklearn",
     name: "breast_cancer.csv",
-    urls: &["https://raw.githubusercontent.com/scikit-learn/scikit-learn/main/sklearn/datasets/data/breast_cancer.csv"],
+    hosts: SKLEARN_HOSTS,
     sha256: "fed3eb72d0575ef6192293f5093c6e801b1476b577d0386bf4455504522172ed",
     size: 119_913,
 };
@@ -381,7 +384,7 @@ pub const BREAST_CANCER_FILE: RemoteFile = RemoteFile {
 pub const IRIS_FILE: RemoteFile = RemoteFile {
     folder: "sklearn",
     name: "iris.csv",
-    urls: &["https://raw.githubusercontent.com/scikit-learn/scikit-learn/main/sklearn/datasets/data/iris.csv"],
+    hosts: SKLEARN_HOSTS,
     sha256: "f13ffa8fdd56fd8e6c8d16d4081a3fbd3114bcd0aae4256c43205169cd9d1449",
     size: 2_734,
 };

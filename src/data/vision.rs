@@ -55,37 +55,11 @@ pub const MNIST_CLASSES: [&str; 10] = [
     "9 - nine",
 ];
 
-const MNIST_URLS_TRAIN_IMAGES: &[&str] = &[
-    "https://storage.googleapis.com/cvdf-datasets/mnist/train-images-idx3-ubyte.gz",
-    "https://ossci-datasets.s3.amazonaws.com/mnist/train-images-idx3-ubyte.gz",
-];
-const MNIST_URLS_TRAIN_LABELS: &[&str] = &[
-    "https://storage.googleapis.com/cvdf-datasets/mnist/train-labels-idx1-ubyte.gz",
-    "https://ossci-datasets.s3.amazonaws.com/mnist/train-labels-idx1-ubyte.gz",
-];
-const MNIST_URLS_TEST_IMAGES: &[&str] = &[
-    "https://storage.googleapis.com/cvdf-datasets/mnist/t10k-images-idx3-ubyte.gz",
-    "https://ossci-datasets.s3.amazonaws.com/mnist/t10k-images-idx3-ubyte.gz",
-];
-const MNIST_URLS_TEST_LABELS: &[&str] = &[
-    "https://storage.googleapis.com/cvdf-datasets/mnist/t10k-labels-idx1-ubyte.gz",
-    "https://ossci-datasets.s3.amazonaws.com/mnist/t10k-labels-idx1-ubyte.gz",
-];
-const FASHION_URLS_TRAIN_IMAGES: &[&str] = &[
-    "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/train-images-idx3-ubyte.gz",
-    "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/train-images-idx3-ubyte.gz",
-];
-const FASHION_URLS_TRAIN_LABELS: &[&str] = &[
-    "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/train-labels-idx1-ubyte.gz",
-    "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/train-labels-idx1-ubyte.gz",
-];
-const FASHION_URLS_TEST_IMAGES: &[&str] = &[
-    "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/t10k-images-idx3-ubyte.gz",
-    "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/t10k-images-idx3-ubyte.gz",
-];
-const FASHION_URLS_TEST_LABELS: &[&str] = &[
-    "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/t10k-labels-idx1-ubyte.gz",
-    "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/t10k-labels-idx1-ubyte.gz",
+const MNIST_HOSTS: &[&str] =
+    &["https://storage.googleapis.com/cvdf-datasets/mnist/", "https://ossci-datasets.s3.amazonaws.com/mnist/"];
+const FASHION_HOSTS: &[&str] = &[
+    "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+    "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
 ];
 
 /// The four MNIST files: train images, train labels, test images, test labels.
@@ -93,28 +67,28 @@ pub const MNIST_FILES: [RemoteFile; 4] = [
     RemoteFile {
         folder: "mnist",
         name: "train-images-idx3-ubyte.gz",
-        urls: MNIST_URLS_TRAIN_IMAGES,
+        hosts: MNIST_HOSTS,
         sha256: "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
         size: 9_912_422,
     },
     RemoteFile {
         folder: "mnist",
         name: "train-labels-idx1-ubyte.gz",
-        urls: MNIST_URLS_TRAIN_LABELS,
+        hosts: MNIST_HOSTS,
         sha256: "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
         size: 28_881,
     },
     RemoteFile {
         folder: "mnist",
         name: "t10k-images-idx3-ubyte.gz",
-        urls: MNIST_URLS_TEST_IMAGES,
+        hosts: MNIST_HOSTS,
         sha256: "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
         size: 1_648_877,
     },
     RemoteFile {
         folder: "mnist",
         name: "t10k-labels-idx1-ubyte.gz",
-        urls: MNIST_URLS_TEST_LABELS,
+        hosts: MNIST_HOSTS,
         sha256: "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
         size: 4_542,
     },
@@ -125,28 +99,28 @@ pub const FASHION_MNIST_FILES: [RemoteFile; 4] = [
     RemoteFile {
         folder: "fashion-mnist",
         name: "train-images-idx3-ubyte.gz",
-        urls: FASHION_URLS_TRAIN_IMAGES,
+        hosts: FASHION_HOSTS,
         sha256: "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
         size: 26_421_880,
     },
     RemoteFile {
         folder: "fashion-mnist",
         name: "train-labels-idx1-ubyte.gz",
-        urls: FASHION_URLS_TRAIN_LABELS,
+        hosts: FASHION_HOSTS,
         sha256: "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
         size: 29_515,
     },
     RemoteFile {
         folder: "fashion-mnist",
         name: "t10k-images-idx3-ubyte.gz",
-        urls: FASHION_URLS_TEST_IMAGES,
+        hosts: FASHION_HOSTS,
         sha256: "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
         size: 4_422_102,
     },
     RemoteFile {
         folder: "fashion-mnist",
         name: "t10k-labels-idx1-ubyte.gz",
-        urls: FASHION_URLS_TEST_LABELS,
+        hosts: FASHION_HOSTS,
         sha256: "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
         size: 5_148,
     },
