@@ -19,7 +19,7 @@ fn main() -> Result<()> {
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &dev);
     let fc1 = nn::linear(features, hidden, vb.pp("fc1"))?;
     let fc2 = nn::linear(hidden, classes, vb.pp("fc2"))?;
-    let mut opt = SGD::new(varmap.all_vars(), 0.05)?;
+    let mut opt = Sgd::new(varmap.all_vars(), 0.05)?;
     let started = std::time::Instant::now();
     let mut last = 0f32;
     for _epoch in 0..5 {

@@ -27,6 +27,10 @@
 //! - [`data`] loads data like `torch.utils.data`: datasets, loaders, transforms, MNIST, Fashion-MNIST, CSV and text.
 //! - [`plot`] draws figures with plotters: lines, scatter, histogram, bars, image grids, confusion matrices and
 //!   functions with their derivative, as SVG or PNG, with an embedded font.
+//! - [`nn`] is `candle_nn` plus what the lessons need: `Sequential` with train/eval, seeded PyTorch-style
+//!   initialisation and `summary`, `Dropout`, `BatchNorm1d/2d`, `Flatten`, a plain `Rnn`, `Embedding` with padding.
+//! - [`train`] holds what a training loop needs: optimizers and schedulers with PyTorch's rules, metrics, early
+//!   stopping, progress bars, live figures, checkpoints, and an Optuna-like hyperparameter search.
 
 #![deny(missing_docs)]
 
@@ -37,8 +41,10 @@ pub mod display;
 pub mod exercises;
 pub mod hints;
 pub mod mime;
+pub mod nn;
 pub mod output;
 pub mod plot;
 pub mod prelude;
 pub mod random;
 pub mod shared;
+pub mod train;

@@ -29,6 +29,10 @@ use crate::plot::Figure;
 
 /// Prefix of the line that carries one display: a JSON object from mime type to content follows.
 pub const DISPLAY_MARKER: &str = "CANDLELIT_DISPLAY ";
+/// Prefix of the line that shows a display that can be updated later: `ID JSON` follows.
+pub const DISPLAY_ID_MARKER: &str = "CANDLELIT_DISPLAY_ID ";
+/// Prefix of the line that replaces an earlier display in place: `ID JSON` follows.
+pub const UPDATE_MARKER: &str = "CANDLELIT_UPDATE_DISPLAY ";
 /// The line that asks to clear the cell's output now.
 pub const CLEAR_MARKER: &str = "CANDLELIT_CLEAR_OUTPUT";
 /// The line that asks to clear the cell's output when the next output arrives.
@@ -92,6 +96,89 @@ pub fn clear_output(wait: bool) {
     if in_session().load(Ordering::SeqCst) {
         line(if wait { CLEAR_WAIT_MARKER } else { CLEAR_MARKER });
     }
+}
+
+/// A display that can be replaced in place later, like IPython's `display(x, display_id=True)` and
+/// `handle.update(y)`: a progress bar, a figure redrawn after each epoch. In Jupyter the update replaces the
+/// output where it is (`update_display_data`), even from a later cell; in the REPL a one-line text display is
+/// rewritten on its line.
+///
+/// ```no_run
+/// use candlelit::prelude::*;
+/// let mut losses = vec![1.0];
+/// let handle = DisplayHandle::show(&Figure::new().line("loss", &losses));
+/// for epoch in 1..5 {
+///     losses.push(1.0 / (epoch as f64 + 1.0));
+///     handle.update(&Figure::new().line("loss", &losses));
+/// }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisplayHandle {
+    id: String,
+}
+
+impl DisplayHandle {
+    /// A handle with a fresh id, nothing shown yet: the first [`update`](Self::update) shows.
+    pub fn new() -> Self {
+        use std::sync::atomic::AtomicU64;
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        Self { id: format!("candlelit-{}-{nanos:x}-{n}", std::process::id()) }
+    }
+
+    /// Shows `value` now and returns the handle that replaces it.
+    pub fn show<T: Rich + ?Sized>(value: &T) -> Self {
+        let handle = Self::new();
+        handle.emit(value, DISPLAY_ID_MARKER);
+        handle
+    }
+
+    /// Replaces what this handle shows with `value` (shows it, the first time).
+    pub fn update<T: Rich + ?Sized>(&self, value: &T) {
+        self.emit(value, UPDATE_MARKER);
+    }
+
+    /// The display id Jupyter knows this output by.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn emit<T: Rich + ?Sized>(&self, value: &T, marker: &str) {
+        match value.mime_bundle() {
+            Ok(bundle) if in_session().load(Ordering::SeqCst) => {
+                let json = display_line(&bundle);
+                let json = json.strip_prefix(DISPLAY_MARKER).unwrap_or(&json);
+                line(&format!("{marker}{} {json}", self.id));
+            }
+            Ok(bundle) => {
+                let text = bundle.iter().find(|(mime, _)| *mime == "text/plain").map_or("", |(_, text)| text.as_str());
+                line(text);
+            }
+            Err(e) => eprintln!("candlelit: cannot display this: {}", crate::hints::message(&e)),
+        }
+    }
+}
+
+impl Default for DisplayHandle {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A value given as its forms, `(mime type, content)`: what [`DisplayHandle`] shows for a progress bar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bundle(pub Vec<(&'static str, String)>);
+
+impl Rich for Bundle {
+    fn mime_bundle(&self) -> Result<Vec<(&'static str, String)>> {
+        Ok(self.0.clone())
+    }
+}
+
+/// Whether cells run in a candlelit session (notebook or REPL), where displays become Jupyter messages.
+pub fn in_candlelit_session() -> bool {
+    in_session().load(Ordering::SeqCst)
 }
 
 /// The marker line for one display.

@@ -10,7 +10,7 @@
 //! | `x.to("cuda")` | `x.to_device(&dev)?` |
 //! | `torch.nn.Linear(4, 2)` | `nn::linear(4, 2, vb.pp("fc"))?` |
 //! | `F.cross_entropy(logits, y)` | `loss::cross_entropy(&logits, &y)?` |
-//! | `torch.optim.SGD(params, lr)` | `SGD::new(varmap.all_vars(), lr)?` |
+//! | `torch.optim.SGD(params, lr, momentum=0.9)` | `Sgd::new(model.parameters(), lr)?.momentum(0.9)` |
 //! | `DataLoader(ds, batch_size=64, shuffle=True)` | `DataLoader::new(ds).batch_size(64).shuffle(true)` |
 //! | `datasets.FashionMNIST(root, train=True)` | `fashion_mnist(Split::Train)?` |
 //! | `print(x)` | `println!("{}", x.show())`, or just `x` as a cell's last line |
@@ -24,21 +24,29 @@
 //! let fc = nn::linear(4, 2, vb.pp("fc"))?;
 //! let logits = fc.forward(&Tensor::zeros((3, 4), DType::F32, &dev)?)?;
 //! let loss = loss::cross_entropy(&logits, &Tensor::new(&[0u32, 1, 1], &dev)?)?;
-//! let mut opt = SGD::new(varmap.all_vars(), 0.1)?;
+//! let mut opt = Sgd::new(varmap.all_vars(), 0.1)?;
 //! opt.backward_step(&loss)?;
 //! assert_eq!(logits.dims(), &[3, 2]);
 //! # Ok(()) }
 //! ```
 
+pub use crate::nn;
+pub use crate::nn::{Sequential, Summary};
+pub use crate::train::{
+    Adam, AdamW, Checkpoint, ConfusionMatrix, CosineAnnealingLr, EarlyStopping, ExponentialLr, Goal, GradAccumulator,
+    History, LinearLr, LrSchedule, OptimizerState, Progress, ReduceLrOnPlateau, RmsProp, RunningMean, Scheduler,
+    SearchMethod, Sgd, StepLr, Study, Trial, accuracy, correct, grad_of, grads_of, load_weights, progress,
+    requires_grad, save_weights,
+};
 /// Candle itself, for what the prelude does not name (`candle::bail!`, `candle::DeviceLocation`, ...).
 pub use candle_core as candle;
+pub use candle_core::backprop::GradStore;
 pub use candle_core::{D, DType, Device, Error, IndexOp, Module, ModuleT, Result, Shape, Tensor, Var};
-pub use candle_nn as nn;
 /// Named so that a notebook variable can hold a `VarBuilder`: evcxr writes out each variable's full type
 /// (`VarBuilderArgs<'_, Box<dyn SimpleBackend>>`), and every name in it must be in scope.
 pub use candle_nn::var_builder::{SimpleBackend, VarBuilderArgs};
 pub use candle_nn::{
-    AdamW, Optimizer, ParamsAdamW, SGD, VarBuilder, VarMap, loss,
+    Optimizer, VarBuilder, VarMap, loss,
     ops::{log_softmax, sigmoid, softmax},
 };
 
@@ -59,6 +67,6 @@ pub use crate::exercises::{
     CheckFailure, CheckResult, Verdict, check, evaluate, expect, expect_close, expect_eq, expect_near, expect_shape,
 };
 pub use crate::hints::{Hint, LearnerError, hint_for};
-pub use crate::output::{Rich, clear_output, display};
+pub use crate::output::{DisplayHandle, Rich, clear_output, display};
 pub use crate::plot::{Figure, plot_fn};
 pub use crate::random::{manual_seed, normal, rand, rand_like, randint, randn, randn_like, randperm, uniform};

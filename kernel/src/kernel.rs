@@ -19,7 +19,7 @@ use jupyter_protocol::{
     ClearOutput, CommInfoReply, CompleteReply, DisplayData, ErrorOutput, ExecuteInput, ExecuteReply, ExecuteResult,
     ExecutionCount, HelpLink, HistoryEntry, HistoryReply, HistoryRequest, InspectReply, InterruptReply, IoPubWelcome,
     IsCompleteReply, IsCompleteReplyStatus, JupyterMessage, JupyterMessageContent, KernelInfoReply, LanguageInfo,
-    Media, Payload, ReplyError, ReplyStatus, ShutdownReply, Status, StreamContent, Transient,
+    Media, Payload, ReplyError, ReplyStatus, ShutdownReply, Status, StreamContent, Transient, UpdateDisplayData,
 };
 use jupyter_zmq_client::{ConnectionInfo, RuntimeError, SubscriptionEvent};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
@@ -588,6 +588,16 @@ impl Worker {
                         payload.push(Payload::Page { data: media(&[("text/plain".into(), text)]), start: 0 })
                     }
                     Output::Display(bundle) => publish(DisplayData::new(media(&bundle)).as_child_of(request)),
+                    Output::Tracked { id, bundle } => {
+                        let display = DisplayData {
+                            transient: Some(Transient { display_id: Some(id) }),
+                            ..DisplayData::new(media(&bundle))
+                        };
+                        publish(display.as_child_of(request))
+                    }
+                    Output::Update { id, bundle } => {
+                        publish(UpdateDisplayData::new(media(&bundle), &id).as_child_of(request))
+                    }
                     Output::Clear { wait } => publish(ClearOutput { wait }.as_child_of(request)),
                     Output::Result(bundle) => {
                         result_text =

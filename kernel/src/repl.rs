@@ -10,6 +10,7 @@
 //! what each prints, and exits with status 1 at the first error.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -54,7 +55,13 @@ pub fn run(_args: &Args) -> Result<(), String> {
         eprintln!("candlelit: loading the prelude (seconds; minutes the very first time, while Candle compiles)…");
     }
     let session = Session::start(Options::from_env())?;
-    let mut repl = Repl { session: Rc::new(RefCell::new(session)), figures: 0, last_figure: None, colour: interactive };
+    let mut repl = Repl {
+        session: Rc::new(RefCell::new(session)),
+        figures: 0,
+        last_figure: None,
+        tracked_figures: HashMap::new(),
+        colour: interactive,
+    };
     if interactive { repl.interactive() } else { repl.script(std::io::stdin().lock()) }
 }
 
@@ -62,6 +69,8 @@ struct Repl {
     session: Rc<RefCell<Session>>,
     figures: usize,
     last_figure: Option<PathBuf>,
+    /// The file of each figure shown with a display id, rewritten when it is updated.
+    tracked_figures: HashMap<String, PathBuf>,
     /// ANSI colours in errors (a terminal), or plain text (a pipe).
     colour: bool,
 }
@@ -181,17 +190,45 @@ impl Repl {
         let mut failure = None;
         let session = Rc::clone(&self.session);
         let mut session = session.borrow_mut();
-        session.execute(code, &mut |output| match output {
-            Output::Stdout(text) => {
-                print!("{text}");
-                let _ = std::io::stdout().flush();
+        // The display id whose one-line text (a progress bar) is on the current line, unfinished.
+        let mut open_line: Option<String> = None;
+        session.execute(code, &mut |output| {
+            if let Some(id) = &open_line
+                && !matches!(&output, Output::Update { id: updated, .. } if updated == id)
+            {
+                println!();
+                open_line = None;
             }
-            Output::Stderr(text) => eprint!("{text}"),
-            Output::Display(bundle) | Output::Result(bundle) => self.show(&bundle),
-            Output::Page(text) => println!("{text}"),
-            Output::Clear { .. } => {}
-            Output::Error(error) => failure = Some(error),
+            match output {
+                Output::Stdout(text) => {
+                    print!("{text}");
+                    let _ = std::io::stdout().flush();
+                }
+                Output::Stderr(text) => eprint!("{text}"),
+                Output::Display(bundle) | Output::Result(bundle) => self.show(&bundle),
+                Output::Tracked { id, bundle } => match one_line(&bundle) {
+                    Some(text) => {
+                        print!("{text}");
+                        let _ = std::io::stdout().flush();
+                        open_line = Some(id);
+                    }
+                    None => self.show_tracked(&id, &bundle),
+                },
+                Output::Update { id, bundle } => match one_line(&bundle) {
+                    Some(text) if open_line.as_deref() == Some(id.as_str()) => {
+                        print!("\r\x1b[2K{text}");
+                        let _ = std::io::stdout().flush();
+                    }
+                    _ => self.show_tracked(&id, &bundle),
+                },
+                Output::Page(text) => println!("{text}"),
+                Output::Clear { .. } => {}
+                Output::Error(error) => failure = Some(error),
+            }
         });
+        if open_line.is_some() {
+            println!();
+        }
         failure
     }
 
@@ -208,6 +245,36 @@ impl Repl {
                     println!("{}", text.trim_end());
                 }
             }
+        }
+    }
+
+    /// Shows a display that may be replaced later: a figure keeps one file, rewritten on each update (so an
+    /// image viewer that reloads shows it growing); text prints again.
+    fn show_tracked(&mut self, id: &str, bundle: &MimeBundle) {
+        let image = bundle.iter().find(|(mime, _)| mime == "image/svg+xml" || mime == "image/png");
+        match (image, self.tracked_figures.get(id)) {
+            (Some((mime, data)), Some(path)) => {
+                let written = if mime == "image/svg+xml" {
+                    std::fs::write(path, data.as_bytes()).map_err(|e| e.to_string())
+                } else {
+                    use base64::Engine as _;
+                    base64::engine::general_purpose::STANDARD
+                        .decode(data.trim())
+                        .map_err(|e| e.to_string())
+                        .and_then(|bytes| std::fs::write(path, bytes).map_err(|e| e.to_string()))
+                };
+                if let Err(e) = written {
+                    eprintln!("candlelit: could not update {}: {e}", path.display());
+                }
+            }
+            (Some((mime, data)), None) => match self.save_figure(mime, data) {
+                Ok(path) => {
+                    println!("figure saved to {} (updated in place; :open shows it)", path.display());
+                    self.tracked_figures.insert(id.to_string(), path);
+                }
+                Err(e) => eprintln!("candlelit: could not save the figure: {e}"),
+            },
+            (None, _) => self.show(bundle),
         }
     }
 
@@ -389,4 +456,14 @@ mod tests {
     fn ansi_colours_are_dropped_for_pipes() {
         assert_eq!(strip_ansi("\x1b[1;31merror\x1b[0m: x"), "error: x");
     }
+}
+
+/// The text of a display when it is a single line (a progress bar): the REPL rewrites such a line in place.
+fn one_line(bundle: &MimeBundle) -> Option<String> {
+    if bundle.iter().any(|(mime, _)| mime.starts_with("image/")) {
+        return None;
+    }
+    let (_, text) = bundle.iter().find(|(mime, _)| mime == "text/plain")?;
+    let text = text.trim_end();
+    (!text.contains('\n')).then(|| text.to_string())
 }

@@ -148,6 +148,8 @@ struct Outputs {
     list: Vec<Value>,
     /// A `clear_output(wait=True)` waiting for the next output.
     clear_pending: bool,
+    /// Where each display id's outputs are in `list`, for updates (as nbclient does).
+    tracked: std::collections::HashMap<String, Vec<usize>>,
 }
 
 impl Outputs {
@@ -157,16 +159,32 @@ impl Outputs {
                 self.clear_pending = true;
             } else {
                 self.list.clear();
+                self.tracked.clear();
+            }
+            return;
+        }
+        if let Output::Update { id, bundle } = &output {
+            // An update replaces the display in place and is not itself an output; it does not end a
+            // pending clear.
+            for &i in self.tracked.get(id).map(Vec::as_slice).unwrap_or_default() {
+                if let Some(out) = self.list.get_mut(i) {
+                    out["data"] = data(bundle);
+                }
             }
             return;
         }
         if std::mem::take(&mut self.clear_pending) {
             self.list.clear();
+            self.tracked.clear();
         }
         match output {
             Output::Stdout(text) => self.stream("stdout", &text),
             Output::Stderr(text) => self.stream("stderr", &text),
             Output::Display(bundle) => {
+                self.list.push(json!({"output_type": "display_data", "data": data(&bundle), "metadata": {}}))
+            }
+            Output::Tracked { id, bundle } => {
+                self.tracked.entry(id).or_default().push(self.list.len());
                 self.list.push(json!({"output_type": "display_data", "data": data(&bundle), "metadata": {}}))
             }
             Output::Page(text) => self.list.push(json!({
@@ -175,7 +193,7 @@ impl Outputs {
             Output::Result(bundle) => self.list.push(json!({
                 "output_type": "execute_result", "data": data(&bundle), "metadata": {}, "execution_count": count,
             })),
-            Output::Clear { .. } | Output::Error(_) => {}
+            Output::Clear { .. } | Output::Update { .. } | Output::Error(_) => {}
         }
     }
 

@@ -229,6 +229,29 @@ async fn execute_gives_streams_results_figures_and_learner_readable_errors() -> 
             .all(|d| d["data"]["image/svg+xml"].as_str().is_some_and(|s| s.contains("<svg")))
     );
 
+    // A progress bar and a live history: one display_data each with a display id, then update_display_data
+    // messages with the same id (Jupyter redraws the output in place), the last one showing the finished bar.
+    let bar = k
+        .execute(
+            "let mut history = History::new();\nlet bar = Progress::new(30).desc(\"epoch 1\");\nfor i in 0..30 {\n    std::thread::sleep(std::time::Duration::from_millis(20));\n    bar.inc(1);\n    if i % 10 == 9 { history.push(i / 10, &[(\"loss\", 1.0 / (i as f64 + 1.0))]); history.show(&[\"loss\"]); }\n}\nbar.finish();",
+        )
+        .await?;
+    assert_eq!(status(&bar), "ok", "{:?}", bar.outputs("error"));
+    let shown = bar.outputs("display_data");
+    assert_eq!(shown.len(), 2, "one display for the bar, one for the figure: {shown:?}");
+    let bar_id = shown[0]["transient"]["display_id"].as_str().unwrap_or_default().to_string();
+    let figure_id = shown[1]["transient"]["display_id"].as_str().unwrap_or_default().to_string();
+    assert!(!bar_id.is_empty() && !figure_id.is_empty() && bar_id != figure_id, "{shown:?}");
+    let updates = bar.outputs("update_display_data");
+    let of = |id: &str| updates.iter().filter(|u| u["transient"]["display_id"] == id).cloned().collect::<Vec<_>>();
+    let bar_updates = of(&bar_id);
+    assert!(bar_updates.len() >= 2, "the bar redraws in place: {updates:?}");
+    let last = bar_updates.last().map(|u| u["data"]["text/plain"].to_string()).unwrap_or_default();
+    assert!(last.contains("epoch 1") && last.contains("30/30"), "{last}");
+    assert!(bar_updates.iter().all(|u| u["data"]["text/html"].as_str().is_some_and(|h| h.contains("<progress"))));
+    assert_eq!(of(&figure_id).len(), 2, "the figure is redrawn after epochs 2 and 3");
+    assert!(of(&figure_id).iter().all(|u| u["data"]["image/svg+xml"].as_str().is_some_and(|s| s.contains("<svg"))));
+
     // `:doc` puts documentation in the pager (an execute_reply payload), like `name?` in IPython.
     let doc = k.execute(":doc Tensor::matmul").await?;
     assert_eq!(status(&doc), "ok", "{:?}", doc.outputs("error"));
@@ -260,7 +283,7 @@ async fn execute_gives_streams_results_figures_and_learner_readable_errors() -> 
     let after = k.execute("x + 1").await?;
     assert_eq!(after.outputs("execute_result")[0]["data"]["text/plain"], "43", "x survives errors and panics");
     let count = after.reply_json()["execution_count"].as_u64();
-    assert_eq!(count, Some(9));
+    assert_eq!(count, Some(10));
     Ok(())
 }
 

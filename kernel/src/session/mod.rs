@@ -17,6 +17,7 @@ pub mod memory;
 mod shared_prelude;
 mod slot;
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -28,7 +29,7 @@ pub use completeness::{Completeness, check as completeness};
 pub use instrument::instrument;
 
 use candlelit::cell::{ERROR_MARKER, INTERRUPTED_MARKER, PANIC_MARKER, REPORTED, RUNNING_MARKER};
-use candlelit::output::{CLEAR_MARKER, CLEAR_WAIT_MARKER, DISPLAY_MARKER};
+use candlelit::output::{CLEAR_MARKER, CLEAR_WAIT_MARKER, DISPLAY_ID_MARKER, DISPLAY_MARKER, UPDATE_MARKER};
 
 /// One rich value: `(mime type, data)` pairs, richest first (`image/png` data is base64).
 pub type MimeBundle = Vec<(String, String)>;
@@ -42,6 +43,20 @@ pub enum Output {
     Stderr(String),
     /// Something the cell showed while running (`display(&x)` in the prelude).
     Display(MimeBundle),
+    /// A display that later outputs may replace (`DisplayHandle` in the prelude: progress bars, live figures).
+    Tracked {
+        /// The display id (Jupyter's `transient.display_id`).
+        id: String,
+        /// What to show.
+        bundle: MimeBundle,
+    },
+    /// Replaces what an earlier [`Output::Tracked`] with the same id shows, wherever it is.
+    Update {
+        /// The display id.
+        id: String,
+        /// What to show instead.
+        bundle: MimeBundle,
+    },
     /// The cell asked to clear its output (`clear_output(wait)`); with `wait`, when the next output arrives.
     Clear {
         /// Keep the old output until new output replaces it.
@@ -259,6 +274,8 @@ pub struct Session {
     control: Arc<Control>,
     options: Options,
     cells: u64,
+    /// Display ids shown so far: an update of one of these replaces it, an update of a new one shows it.
+    displays: HashSet<String>,
     /// The prelude library this session loads (again after [`Session::clear`]).
     wrapper: PathBuf,
     _slot: slot::Slot,
@@ -295,7 +312,17 @@ impl Session {
             killed: AtomicBool::new(false),
             grace: options.interrupt_grace,
         });
-        let mut session = Session { requests, stdout, stderr, control, options, cells: 0, wrapper, _slot: slot };
+        let mut session = Session {
+            requests,
+            stdout,
+            stderr,
+            control,
+            options,
+            cells: 0,
+            displays: HashSet::new(),
+            wrapper,
+            _slot: slot,
+        };
         session.load_prelude()?;
         Ok(session)
     }
@@ -429,7 +456,7 @@ impl Session {
             sink(Output::Error(CellError::new(ErrorKind::Restarted, "SessionError", "the evaluation thread stopped")));
             return false;
         }
-        let mut reader = Reader::default();
+        let mut reader = Reader { error: None, displays: &mut self.displays };
         let reply = loop {
             select! {
                 recv(self.stdout) -> line => if let Ok(line) = line { reader.stdout(&line, &control, sink) },
@@ -554,12 +581,12 @@ fn insertable(completion: &str) -> String {
 }
 
 /// Sorts what the child prints into outputs and remembers how the cell ended.
-#[derive(Default)]
-struct Reader {
+struct Reader<'a> {
     error: Option<CellError>,
+    displays: &'a mut HashSet<String>,
 }
 
-impl Reader {
+impl Reader<'_> {
     fn stdout(&mut self, line: &str, control: &Arc<Control>, sink: &mut dyn FnMut(Output)) {
         if line == RUNNING_MARKER {
             control.running.store(true, Ordering::SeqCst);
@@ -591,6 +618,16 @@ impl Reader {
             self.error.get_or_insert(error);
         } else if let Some(json) = line.strip_prefix(DISPLAY_MARKER) {
             sink(Output::Display(display_bundle(json)));
+        } else if let Some((id, json)) = line.strip_prefix(DISPLAY_ID_MARKER).and_then(|rest| rest.split_once(' ')) {
+            self.displays.insert(id.to_string());
+            sink(Output::Tracked { id: id.to_string(), bundle: display_bundle(json) });
+        } else if let Some((id, json)) = line.strip_prefix(UPDATE_MARKER).and_then(|rest| rest.split_once(' ')) {
+            let bundle = display_bundle(json);
+            if self.displays.insert(id.to_string()) {
+                sink(Output::Tracked { id: id.to_string(), bundle });
+            } else {
+                sink(Output::Update { id: id.to_string(), bundle });
+            }
         } else if line == CLEAR_MARKER || line == CLEAR_WAIT_MARKER {
             sink(Output::Clear { wait: line == CLEAR_WAIT_MARKER });
         } else {

@@ -1,0 +1,35 @@
+//! Layers: all of `candle_nn` (`linear`, `conv2d`, `lstm`, `gru`, `loss`, `ops`, `VarBuilder`, ...) plus what
+//! the lessons need that it lacks or does differently.
+//!
+//! - [`Sequential`] — PyTorch's `nn.Sequential` with `train()`/`eval()`, named layers, seeded PyTorch-style
+//!   initialisation, parameter counts, [`Sequential::summary`], freezing by name, `to_device`, save and load.
+//! - [`Dropout`] — drawn from the prelude's seeded generator, so `manual_seed` makes it reproducible.
+//! - [`BatchNorm1d`] / [`BatchNorm2d`] — Candle's batch norm (running statistics, momentum 0.1) with the input
+//!   shape checked and explained.
+//! - [`Flatten`], [`Relu`], [`Sigmoid`], [`Tanh`], [`MaxPool2d`], [`AvgPool2d`] — parameter-free layers that can go
+//!   in a [`Sequential`].
+//! - [`Rnn`] — a plain (Elman) recurrent layer, used like `candle_nn`'s `LSTM` and `GRU` (the [`RNN`] trait),
+//!   and [`last_states`] to read each sequence's last real step from a padded batch.
+//! - [`Embedding`] — with an optional padding index whose row stays zero and gets no gradient.
+//!
+//! A layer's `forward_t(x, train)` ([`ModuleT`]) is how Candle passes the mode; a [`Sequential`] passes its own.
+
+pub use candle_nn::*;
+
+mod dropout;
+mod elman;
+mod embed;
+mod layers;
+mod model;
+mod norm;
+mod seeded_init;
+mod summary;
+
+pub use dropout::Dropout;
+pub use elman::{Rnn, RnnState, last_states, rnn};
+pub use embed::{Embedding, embedding, embedding_with_padding};
+pub use layers::{AvgPool2d, Flatten, MaxPool2d, Relu, Sigmoid, Tanh};
+pub use model::{Layer, Sequential};
+pub use norm::{BatchNorm1d, BatchNorm2d, batch_norm1d, batch_norm2d};
+pub use seeded_init::init_like_pytorch;
+pub use summary::{Summary, SummaryRow};

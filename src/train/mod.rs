@@ -1,0 +1,59 @@
+//! The small things every training loop needs, kept thin so the loop itself stays in the lesson:
+//!
+//! - [`autograd`] — `grad_of`, `requires_grad`, [`GradAccumulator`]: PyTorch's autograd vocabulary in Candle terms.
+//! - [`optim`] — [`Sgd`], [`Adam`], [`AdamW`], [`RmsProp`] with PyTorch's knobs and update rules.
+//! - [`schedule`] — [`StepLr`], [`ExponentialLr`], [`CosineAnnealingLr`], [`LinearLr`], warm-up,
+//!   [`ReduceLrOnPlateau`].
+//! - [`metrics`] — [`accuracy`], [`ConfusionMatrix`], [`RunningMean`], [`EarlyStopping`].
+//! - [`weights`] — [`save_weights`] / [`load_weights`] (safetensors) and [`Checkpoint`]s that resume exactly.
+//! - [`progress`] — a [`Progress`] bar that redraws in place in the terminal and in the notebook.
+//! - [`live`] — a [`History`] of per-epoch numbers whose figure redraws in place after each epoch.
+//! - [`search`] — an Optuna-like [`Study`] for hyperparameters, with TPE or random search.
+//!
+//! A whole epoch, PyTorch-style:
+//!
+//! ```
+//! use candlelit::prelude::*;
+//! # fn main() -> Result<()> {
+//! let dev = Device::Cpu;
+//! manual_seed(0);
+//! let x = randn((64, 2), &dev)?;
+//! let y = x.sum(1)?.gt(0.0)?.to_dtype(DType::U32)?;           // label: is x0 + x1 > 0?
+//! let model = Sequential::new(&dev).add("fc", |vb| nn::linear(2, 2, vb))?;
+//! let mut opt = Sgd::new(model.parameters(), 0.5)?.momentum(0.9);
+//! let mut history = History::new();
+//! for epoch in 0..20 {
+//!     model.train();
+//!     let mut loss_mean = RunningMean::new();
+//!     for (xb, yb) in [(x.narrow(0, 0, 32)?, y.narrow(0, 0, 32)?), (x.narrow(0, 32, 32)?, y.narrow(0, 32, 32)?)] {
+//!         let loss = loss::cross_entropy(&model.forward(&xb)?, &yb)?;  // forward
+//!         opt.backward_step(&loss)?;                               // backward + step
+//!         loss_mean.add_tensor(&loss, xb.dim(0)?)?;
+//!     }
+//!     model.eval();
+//!     let acc = accuracy(&model.forward(&x)?, &y)?;
+//!     history.push(epoch, &[("loss", loss_mean.mean()), ("accuracy", acc)]);
+//! }
+//! assert!(history.last("accuracy").unwrap_or(0.0) > 0.9);
+//! # Ok(()) }
+//! ```
+
+pub mod autograd;
+pub mod live;
+pub mod metrics;
+pub mod optim;
+pub mod progress;
+pub mod schedule;
+pub mod search;
+pub mod weights;
+
+pub use autograd::{GradAccumulator, grad_of, grads_of, requires_grad};
+pub use live::History;
+pub use metrics::{ConfusionMatrix, EarlyStopping, RunningMean, accuracy, correct};
+pub use optim::{Adam, AdamW, Optimizer, OptimizerState, ParamsAdam, ParamsRmsProp, ParamsSgd, RmsProp, Sgd};
+pub use progress::{Progress, ProgressIter, progress};
+pub use schedule::{
+    CosineAnnealingLr, ExponentialLr, Goal, LinearLr, LrSchedule, ReduceLrOnPlateau, Scheduler, StepLr, Warmup,
+};
+pub use search::{ParamValue, SearchMethod, Study, Trial, TrialRecord, TrialTable};
+pub use weights::{Checkpoint, CheckpointInfo, load_weights, save_weights};
