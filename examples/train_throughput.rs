@@ -82,12 +82,15 @@ fn main() -> Result<()> {
     Ok(())
 }
 
+/// One op on fixed inputs.
+type OpFn<'a> = Box<dyn Fn() -> Result<Tensor> + 'a>;
+
 /// Single ops of the CNN, forward and backward, to find the slowest.
 fn ops(dev: &Device, steps: usize) -> Result<()> {
     let w2 = Var::from_tensor(&(randn((64, 32, 3, 3), dev)? * 0.05)?)?;
     let x2 = Var::from_tensor(&randn((64, 32, 14, 14), dev)?)?;
     let p = Var::from_tensor(&randn((64, 32, 28, 28), dev)?)?;
-    let cases: Vec<(&str, Box<dyn Fn() -> Result<Tensor>>)> = vec![
+    let cases: Vec<(&str, OpFn)> = vec![
         ("conv2d 32→64 on 14×14", Box::new(|| x2.as_tensor().conv2d(w2.as_tensor(), 1, 1, 1, 1))),
         ("max_pool2d 2 on 32×28×28", Box::new(|| p.as_tensor().max_pool2d(2))),
         ("relu on 32×28×28", Box::new(|| p.as_tensor().relu())),

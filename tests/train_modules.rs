@@ -1,6 +1,8 @@
 //! Layers and model tools: BatchNorm against PyTorch's numbers (printed by
 //! `tests/reference/batchnorm_reference.py`), Dropout, train/eval, freezing, save/load, checkpoints, `summary`,
 //! the plain RNN over padded batches and the padded embedding.
+// The constants are pasted as the reference script printed them.
+#![allow(clippy::excessive_precision)]
 
 use candlelit::nn::{self, RNN};
 use candlelit::prelude::*;

@@ -1,6 +1,8 @@
 //! Optimizers and learning-rate schedulers against PyTorch's numbers on a fixed problem. The constants were
 //! printed by `tests/reference/optim_reference.py` (PyTorch 2.15, float32): parameters after each of 5 steps,
 //! `W` (2×3, row by row) then `b` (2), and the learning rate in force for each of 12 epochs.
+// The constants are pasted as the reference script printed them.
+#![allow(clippy::excessive_precision)]
 
 use candlelit::prelude::*;
 

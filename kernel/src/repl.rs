@@ -448,16 +448,6 @@ impl Highlighter for ReplHelper {}
 
 impl Helper for ReplHelper {}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ansi_colours_are_dropped_for_pipes() {
-        assert_eq!(strip_ansi("\x1b[1;31merror\x1b[0m: x"), "error: x");
-    }
-}
-
 /// The text of a display when it is a single line (a progress bar): the REPL rewrites such a line in place.
 fn one_line(bundle: &MimeBundle) -> Option<String> {
     if bundle.iter().any(|(mime, _)| mime.starts_with("image/")) {
@@ -466,4 +456,14 @@ fn one_line(bundle: &MimeBundle) -> Option<String> {
     let (_, text) = bundle.iter().find(|(mime, _)| mime == "text/plain")?;
     let text = text.trim_end();
     (!text.contains('\n')).then(|| text.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ansi_colours_are_dropped_for_pipes() {
+        assert_eq!(strip_ansi("\x1b[1;31merror\x1b[0m: x"), "error: x");
+    }
 }

@@ -312,6 +312,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_update_replaces_its_display_in_place_and_a_clear_forgets_it() {
+        let text = |t: &str| vec![("text/plain".to_string(), t.to_string())];
+        let mut outputs = Outputs::default();
+        outputs.push(Output::Tracked { id: "bar".into(), bundle: text("0/3") }, 1);
+        outputs.push(Output::Stdout("epoch done\n".into()), 1);
+        outputs.push(Output::Update { id: "bar".into(), bundle: text("3/3") }, 1);
+        outputs.push(Output::Update { id: "unknown".into(), bundle: text("ignored") }, 1);
+        assert_eq!(outputs.list.len(), 2, "an update is not an output of its own");
+        assert_eq!(outputs.list[0]["data"]["text/plain"], json!(["3/3"]));
+        assert_eq!(outputs.list[1]["text"], json!(["epoch done\n"]));
+        outputs.push(Output::Clear { wait: false }, 1);
+        outputs.push(Output::Update { id: "bar".into(), bundle: text("4/3") }, 1);
+        assert!(outputs.list.is_empty(), "after a clear the old display is gone: {:?}", outputs.list);
+    }
+
+    #[test]
     fn parameters_keep_the_declared_type_and_quote_text() {
         let declared = declared_variables("let epochs: usize = 5;\nlet lr = 0.1;\nlet name: &str = \"a\";");
         assert_eq!(

@@ -276,7 +276,7 @@ impl Study {
         let values: Vec<f64> = self.trials.iter().map(|t| t.value).collect();
         Figure::new()
             .scatter("trial", &xs, &values)
-            .line_xy("best so far", &xs, &self.best_so_far())
+            .line_xy("best so far", &xs, self.best_so_far())
             .xlabel("trial")
             .ylabel("objective")
             .title("hyperparameter search")
