@@ -35,7 +35,7 @@ CANDLE = "0.11.1"
 EVCXR_HEADER = f""":dep candle-core = "={CANDLE}"
 :dep candle-nn = "={CANDLE}"
 use candle_core::{{DType, Device, Module, Tensor}};
-use candle_nn::{{self as nn, loss, Optimizer, VarBuilder, VarMap, SGD}};
+use candle_nn::{{self as nn, loss, Optimizer, VarBuilder, VarMap, SGD as Sgd}};
 """
 
 

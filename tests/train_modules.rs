@@ -455,3 +455,21 @@ fn a_padding_embedding_row_is_zero_and_gets_no_gradient() -> Result<()> {
     assert!(err.to_string().contains("outside the embedding's vocabulary of 6"), "{err}");
     Ok(())
 }
+
+#[test]
+fn moving_a_model_keeps_its_weights_and_its_layers_use_them() -> Result<()> {
+    let mut model = mlp(12)?;
+    model.eval();
+    let x = Tensor::ones((2, 4), DType::F32, &Device::Cpu)?;
+    let before = model.forward(&x)?.to_vec2::<f32>()?;
+    let target = device_for("cpu")?;
+    model.to_device(&target)?;
+    assert!(model.device().same_device(&target));
+    assert_eq!(model.forward(&x.to_device(&target)?)?.to_vec2::<f32>()?, before);
+    // The rebuilt layers read the new variables: training after the move changes what they compute.
+    let mut opt = Sgd::new(model.parameters(), 0.5)?;
+    let loss = loss::cross_entropy(&model.forward(&x)?, &Tensor::new(&[0u32, 1], &target)?)?;
+    opt.backward_step(&loss)?;
+    assert_ne!(model.forward(&x)?.to_vec2::<f32>()?, before);
+    Ok(())
+}
