@@ -252,6 +252,14 @@ async fn execute_gives_streams_results_figures_and_learner_readable_errors() -> 
     assert_eq!(of(&figure_id).len(), 2, "the figure is redrawn after epochs 2 and 3");
     assert!(of(&figure_id).iter().all(|u| u["data"]["image/svg+xml"].as_str().is_some_and(|s| s.contains("<svg"))));
 
+    // A model built in one cell is a variable the next cell uses (its type path must be nameable).
+    let model = k
+        .execute("let model = Sequential::new(&Device::Cpu).add(\"fc\", |vb| nn::linear(2, 1, vb))?.push(nn::Relu);")
+        .await?;
+    assert_eq!(status(&model), "ok", "{:?}", model.outputs("error"));
+    let count = k.execute("model.param_count()").await?;
+    assert_eq!(count.outputs("execute_result")[0]["data"]["text/plain"], "3", "{:?}", count.outputs("error"));
+
     // `:doc` puts documentation in the pager (an execute_reply payload), like `name?` in IPython.
     let doc = k.execute(":doc Tensor::matmul").await?;
     assert_eq!(status(&doc), "ok", "{:?}", doc.outputs("error"));
@@ -283,7 +291,7 @@ async fn execute_gives_streams_results_figures_and_learner_readable_errors() -> 
     let after = k.execute("x + 1").await?;
     assert_eq!(after.outputs("execute_result")[0]["data"]["text/plain"], "43", "x survives errors and panics");
     let count = after.reply_json()["execution_count"].as_u64();
-    assert_eq!(count, Some(10));
+    assert_eq!(count, Some(12));
     Ok(())
 }
 

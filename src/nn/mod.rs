@@ -16,14 +16,17 @@
 
 pub use candle_nn::*;
 
-mod dropout;
-mod elman;
-mod embed;
-mod layers;
-mod model;
-mod norm;
-mod seeded_init;
-mod summary;
+// The modules are public so that every type has a nameable path: evcxr writes out the full type of each notebook
+// variable (`candlelit::nn::model::Sequential`), and a private module in it would make the variable unstorable.
+
+pub mod dropout;
+pub mod elman;
+pub mod embed;
+pub mod layers;
+pub mod model;
+pub mod norm;
+pub mod seeded_init;
+pub mod summary;
 
 pub use dropout::Dropout;
 pub use elman::{Rnn, RnnState, last_states, rnn};
