@@ -119,7 +119,8 @@ impl Rich for Verdict {
 /// Runs the expectations in `body` for exercise `exercise` and shows ✔ or ✘ with the message.
 ///
 /// A panic inside `body` (an index out of range in the learner's code, say) fails the check with the panic's
-/// message instead of stopping the cell.
+/// message instead of stopping the cell; a `todo!()` still in the learner's answer fails it with "not done yet" and
+/// what to do.
 pub fn check(exercise: &str, body: impl FnOnce() -> CheckResult) {
     crate::output::display(&evaluate(exercise, body));
 }
@@ -152,10 +153,21 @@ pub fn evaluate(exercise: &str, body: impl FnOnce() -> CheckResult) -> Verdict {
                 .map(|s| (*s).to_string())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "no message".to_string());
-            (false, format!("the check panicked: {text}"))
+            (false, panic_message(&text))
         }
     };
     Verdict { exercise: exercise.to_string(), passed, message }
+}
+
+/// What a learner reads when a check panicked: `todo!()` means "not answered yet", anything else is quoted.
+fn panic_message(text: &str) -> String {
+    if text.starts_with("not yet implemented") || text.starts_with("not implemented") {
+        "not done yet: replace `todo!()` in the exercise cell with your answer, run that cell, then run this check \
+         again"
+            .to_string()
+    } else {
+        format!("the check panicked: {text}")
+    }
 }
 
 /// Fails with `message` unless `condition` holds.
@@ -278,6 +290,16 @@ mod tests {
         });
         assert!(!verdict.passed);
         assert!(verdict.message.starts_with("the check panicked: index out of bounds"), "{}", verdict.message);
+    }
+
+    #[test]
+    fn an_unanswered_exercise_says_what_to_do() {
+        fn answer() -> u32 {
+            todo!()
+        }
+        let verdict = evaluate("todo", || expect(answer() == 1, "unreachable"));
+        assert!(!verdict.passed);
+        assert!(verdict.message.starts_with("not done yet: replace `todo!()`"), "{}", verdict.message);
     }
 
     #[test]

@@ -35,6 +35,7 @@
 #![deny(missing_docs)]
 
 pub mod cell;
+pub mod creation;
 pub mod data;
 pub mod device;
 pub mod display;

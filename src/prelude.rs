@@ -50,6 +50,7 @@ pub use candle_nn::{
     ops::{log_softmax, sigmoid, softmax},
 };
 
+pub use crate::creation::linspace;
 pub use crate::data;
 pub use crate::data::text::{QaDataset, TextCorpus, Vocab, Windows, tokenize};
 pub use crate::data::transforms::{

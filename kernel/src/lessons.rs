@@ -43,6 +43,13 @@ enum Action {
     Build,
     /// Fail when a lesson is malformed or a notebook is not what its lesson builds.
     Check,
+    /// Write the instructor's solved notebooks to DIR: each exercise cell holds the lesson's model answer (to run a
+    /// lesson end to end, or to check that the grader gives it full marks).
+    Solved {
+        /// Where to write them (not `notebooks/`, which holds the learners' versions).
+        #[arg(value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 /// What a code cell is for.
@@ -179,6 +186,25 @@ impl Lesson {
 
     /// The notebook learners get: no solutions, no hidden checks, no outputs.
     pub fn notebook(&self) -> Notebook {
+        self.build_notebook(false)
+    }
+
+    /// The instructor's version: the learners' notebook with each exercise cell holding its model answer (an
+    /// exercise without a solution keeps the learner's cell). Cell ids and tags are the learners', so the grader
+    /// grades it like any submission.
+    pub fn solved_notebook(&self) -> Notebook {
+        self.build_notebook(true)
+    }
+
+    fn build_notebook(&self, solved: bool) -> Notebook {
+        let solutions: BTreeMap<&str, &str> = self
+            .cells
+            .iter()
+            .filter_map(|cell| match cell {
+                LessonCell::Code { role: Role::Solution(id), source, .. } => Some((id.as_str(), source.as_str())),
+                _ => None,
+            })
+            .collect();
         let mut cells = Vec::new();
         let mut ids = BTreeMap::<String, usize>::new();
         let mut unique = |base: String| {
@@ -210,7 +236,11 @@ impl Lesson {
                         }
                         Role::Solution(_) | Role::HiddenCheck(_) => continue,
                     };
-                    NewCell { cell_type: "code", id: unique(id), source: source.clone(), tags, candlelit }
+                    let source = match role {
+                        Role::Exercise { id, .. } if solved => solutions.get(id.as_str()).copied().unwrap_or(source),
+                        _ => source,
+                    };
+                    NewCell { cell_type: "code", id: unique(id), source: source.to_string(), tags, candlelit }
                 }
             };
             cells.push(new);
@@ -382,7 +412,32 @@ pub fn run(args: &Args) -> Result<(), String> {
     match args.action {
         Action::Build => build(&lessons, &notebooks),
         Action::Check => check(&lessons, &notebooks),
+        Action::Solved { ref out } => solved(&lessons, out),
     }
+}
+
+/// Writes every lesson's solved notebook (model answers in the exercise cells) into `out`.
+///
+/// # Errors
+/// Every malformed lesson (nothing is written then), a folder or file that cannot be written, or `out` being the
+/// learners' notebooks folder.
+pub fn solved(lessons: &Path, out: &Path) -> Result<(), String> {
+    let parsed = parse_all(lessons)?;
+    let learners = crate::paths::prelude_source().join("notebooks");
+    if out.canonicalize().ok().is_some_and(|o| learners.canonicalize().ok().is_some_and(|l| o == l)) {
+        return Err(format!(
+            "{} holds the learners' notebooks; write solved notebooks somewhere else (they contain the answers)",
+            out.display()
+        ));
+    }
+    std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    for lesson in &parsed {
+        let path = notebook_path(&lesson.path, out);
+        std::fs::write(&path, lesson.solved_notebook().to_text())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
 }
 
 /// Writes every lesson's notebook; prints what changed.
@@ -508,6 +563,13 @@ mod tests {
         let ids: Vec<_> = notebook.cells.iter().map(|c| c["id"].as_str().unwrap_or_default().to_string()).collect();
         assert_eq!(ids, ["md-1", "parameters", "md-3", "exercise-double", "check-double"]);
         assert_eq!(notebook.to_text(), lesson.notebook().to_text());
+        let solved = lesson.solved_notebook();
+        let solved_ids: Vec<_> =
+            solved.cells.iter().map(|c| c["id"].as_str().unwrap_or_default().to_string()).collect();
+        assert_eq!(solved_ids, ids, "the solved notebook has the learners' cells, ids and tags");
+        assert_eq!(crate::notebook::source(&notebook.cells[3]), "let d = todo!();");
+        assert_eq!(crate::notebook::source(&solved.cells[3]), "let d = 2 * n;");
+        assert!(!solved.to_text().contains("secret"), "hidden checks stay out of the solved notebook too");
     }
 
     #[test]

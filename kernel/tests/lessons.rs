@@ -1,0 +1,196 @@
+//! The course's lessons, end to end: each committed learner notebook runs with `candlelit run` (parameters made
+//! small) with no error output and with its figures; the grader gives the lesson's model answers full marks and
+//! the untouched learner notebook zero, with feedback a learner can act on.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace root").to_path_buf()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("candlelit-lessons-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch folder");
+    dir
+}
+
+fn candlelit(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_candlelit")).args(args).current_dir(dir).output().expect("candlelit runs")
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn text(value: &Value) -> String {
+    match value {
+        Value::Array(lines) => lines.iter().filter_map(Value::as_str).collect(),
+        Value::String(s) => s.clone(),
+        _ => String::new(),
+    }
+}
+
+fn cells_tagged<'a>(book: &'a Value, tag: &str) -> Vec<&'a Value> {
+    book["cells"]
+        .as_array()
+        .expect("cells")
+        .iter()
+        .filter(|c| c["metadata"]["tags"].as_array().is_some_and(|t| t.iter().any(|x| x == tag)))
+        .collect()
+}
+
+/// The course's rules for a lesson, read from its source and its two notebooks: at least five exercises, each
+/// with a model answer, a visible check and a hidden one; `todo!()` where the learner writes; a `parameters` cell;
+/// no cell longer than a screen.
+fn assert_lesson_rules(stem: &str) {
+    let lesson = std::fs::read_to_string(repo().join("lessons").join(format!("{stem}.md"))).expect("lesson source");
+    let ids = |tag: &str| -> BTreeSet<String> {
+        lesson
+            .lines()
+            .filter_map(|l| l.strip_prefix(&format!("```rust {tag} id=")))
+            .map(|rest| rest.split_whitespace().next().unwrap_or_default().to_string())
+            .collect()
+    };
+    let exercises = ids("exercise");
+    assert!(exercises.len() >= 5, "{stem}: {} exercises; the course needs at least 5", exercises.len());
+    for tag in ["solution", "check", "hidden-check"] {
+        assert_eq!(ids(tag), exercises, "{stem}: every exercise needs a `{tag}` cell");
+    }
+    let book = read_json(&repo().join("notebooks").join(format!("{stem}.ipynb")));
+    assert_eq!(cells_tagged(&book, "parameters").len(), 1, "{stem}: one parameters cell");
+    for cell in cells_tagged(&book, "exercise") {
+        assert!(
+            text(&cell["source"]).contains("todo!()"),
+            "{stem}: {} should leave todo!() to the learner",
+            cell["id"]
+        );
+    }
+    for cell in book["cells"].as_array().expect("cells") {
+        let lines = text(&cell["source"]).lines().count();
+        let limit = if cell["cell_type"] == "code" { 25 } else { 35 };
+        assert!(lines <= limit, "{stem}: cell {} has {lines} lines; keep cells within a screen ({limit})", cell["id"]);
+    }
+}
+
+/// What an executed notebook shows: error outputs, SVG figures, and the text of each check verdict.
+struct Executed {
+    errors: Vec<String>,
+    figures: usize,
+    verdicts: Vec<String>,
+}
+
+fn executed(book: &Value) -> Executed {
+    let mut seen = Executed { errors: Vec::new(), figures: 0, verdicts: Vec::new() };
+    for cell in book["cells"].as_array().expect("cells") {
+        for output in cell["outputs"].as_array().into_iter().flatten() {
+            if output["output_type"] == "error" {
+                seen.errors.push(format!("cell {}: {} {}", cell["id"], output["ename"], output["evalue"]));
+            }
+            let data = &output["data"];
+            if data.get("image/svg+xml").is_some() {
+                seen.figures += 1;
+            }
+            if data.get("application/vnd.candlelit.check+json").is_some() {
+                seen.verdicts.push(text(&data["text/plain"]));
+            }
+        }
+    }
+    seen
+}
+
+/// Runs the learner's notebook small, then grades the solved and the learner's notebooks.
+fn lesson_runs_and_grades(stem: &str, parameters: &[&str], min_figures: usize) {
+    assert_lesson_rules(stem);
+    let dir = scratch(stem);
+    let learner = repo().join("notebooks").join(format!("{stem}.ipynb"));
+
+    // 1. "Run all" on the notebook a learner opens: no errors, its figures, and a ✘ "not done yet" per check.
+    let mut args = vec!["run".to_string(), learner.display().to_string(), "-o".into(), "ran.ipynb".into()];
+    for p in parameters {
+        args.extend(["-p".to_string(), p.to_string()]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let ran = candlelit(&dir, &args);
+    let ran_book = read_json(&dir.join("ran.ipynb"));
+    let seen = executed(&ran_book);
+    assert!(
+        ran.status.success() && seen.errors.is_empty(),
+        "{stem}: {:?}\n{}",
+        seen.errors,
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    assert!(
+        seen.figures >= min_figures,
+        "{stem}: {} inline SVG figures, expected at least {min_figures}",
+        seen.figures
+    );
+    let checks = cells_tagged(&ran_book, "check").len();
+    assert_eq!(seen.verdicts.len(), checks, "{stem}: one verdict per check cell: {:?}", seen.verdicts);
+    for verdict in &seen.verdicts {
+        assert!(verdict.starts_with('✘') && verdict.contains("not done yet"), "{stem}: {verdict}");
+    }
+    let injected = cells_tagged(&ran_book, "injected-parameters");
+    assert_eq!(injected.len(), usize::from(!parameters.is_empty()), "{stem}: the parameters were injected");
+
+    // 2. The grader: the model answers earn every point, the untouched notebook none, and nothing crashes.
+    let solved_dir = dir.join("solved");
+    let built = candlelit(&dir, &["lessons", "solved", &solved_dir.display().to_string()]);
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    std::fs::copy(&learner, dir.join("learner.ipynb")).expect("copy the learner notebook");
+    let solved = solved_dir.join(format!("{stem}.ipynb"));
+    let lesson = repo().join("lessons").join(format!("{stem}.md"));
+    let graded = candlelit(
+        &dir,
+        &[
+            "grade",
+            &solved.display().to_string(),
+            "learner.ipynb",
+            "--lesson",
+            &lesson.display().to_string(),
+            "--json",
+            "report.json",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&graded.stdout);
+    assert!(graded.status.success(), "{stem}: {stdout}\n{}", String::from_utf8_lossy(&graded.stderr));
+    let report = read_json(&dir.join("report.json"));
+    let max = report["max_points"].as_u64().expect("max_points");
+    let [model, untouched] = report["submissions"].as_array().expect("submissions").as_slice() else {
+        panic!("{stem}: two submissions graded: {report}");
+    };
+    assert_eq!(model["points"].as_u64(), Some(max), "{stem}: the model answers should earn full marks: {model:#}");
+    assert_eq!(model["problems"], serde_json::json!([]), "{stem}: {model:#}");
+    assert_eq!(untouched["points"].as_u64(), Some(0), "{stem}: {untouched:#}");
+    assert_eq!(
+        untouched["problems"],
+        serde_json::json!([]),
+        "{stem}: the untouched notebook runs cleanly: {untouched:#}"
+    );
+    for exercise in untouched["exercises"].as_array().expect("exercises") {
+        let feedback = exercise["feedback"].as_str().unwrap_or_default();
+        assert!(feedback.contains("not done yet"), "{stem}: feedback should say what to do: {exercise}");
+    }
+    assert!(stdout.contains(&format!("0/{max}")) && stdout.contains(&format!("{max}/{max}")), "{stem}: {stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn day01_candle_and_notebooks() {
+    lesson_runs_and_grades("day01-candle-and-notebooks", &["seed=3"], 0);
+}
+
+#[test]
+fn day02_tensor_operations() {
+    lesson_runs_and_grades("day02-tensor-operations", &["samples=2000", "seed=1"], 3);
+}
+
+#[test]
+fn day03_autograd() {
+    lesson_runs_and_grades("day03-autograd", &["steps=10"], 2);
+}
