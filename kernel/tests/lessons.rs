@@ -180,17 +180,27 @@ fn lesson_runs_and_grades(stem: &str, parameters: &[&str], min_figures: usize) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// One lesson after another (not in parallel): each runs two or three sessions, and a 2-core CI machine compiles
+/// their cells fastest one session at a time. Every lesson is tried; the failures are reported together.
 #[test]
-fn day01_candle_and_notebooks() {
-    lesson_runs_and_grades("day01-candle-and-notebooks", &["seed=3"], 0);
-}
-
-#[test]
-fn day02_tensor_operations() {
-    lesson_runs_and_grades("day02-tensor-operations", &["samples=2000", "seed=1"], 3);
-}
-
-#[test]
-fn day03_autograd() {
-    lesson_runs_and_grades("day03-autograd", &["steps=10"], 2);
+fn lessons_run_end_to_end_and_grade() {
+    let lessons: [(&str, &[&str], usize); 3] = [
+        ("day01-candle-and-notebooks", &["seed=3"], 0),
+        ("day02-tensor-operations", &["samples=2000", "seed=1"], 3),
+        ("day03-autograd", &["steps=10"], 2),
+    ];
+    let mut failures = Vec::new();
+    for (stem, parameters, figures) in lessons {
+        let started = std::time::Instant::now();
+        let outcome = std::panic::catch_unwind(|| lesson_runs_and_grades(stem, parameters, figures));
+        eprintln!(
+            "{stem}: {} in {:.0} s",
+            if outcome.is_ok() { "passed" } else { "FAILED" },
+            started.elapsed().as_secs_f64()
+        );
+        if outcome.is_err() {
+            failures.push(stem);
+        }
+    }
+    assert!(failures.is_empty(), "lessons that failed (messages above): {failures:?}");
 }

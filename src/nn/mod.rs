@@ -6,6 +6,7 @@
 //! - [`Dropout`] — drawn from the prelude's seeded generator, so `manual_seed` makes it reproducible.
 //! - [`BatchNorm1d`] / [`BatchNorm2d`] — Candle's batch norm (running statistics, momentum 0.1) with the input
 //!   shape checked and explained.
+//! - [`linear`] / [`Linear`] — Candle's layer with a leaner backward on the CPU (no gradient for a data batch).
 //! - [`Flatten`], [`Relu`], [`Sigmoid`], [`Tanh`], [`MaxPool2d`], [`AvgPool2d`] — parameter-free layers that can go
 //!   in a [`Sequential`].
 //! - [`Rnn`] — a plain (Elman) recurrent layer, used like `candle_nn`'s `LSTM` and `GRU` (the [`RNN`] trait),
@@ -23,6 +24,7 @@ pub mod dropout;
 pub mod elman;
 pub mod embed;
 pub mod layers;
+pub mod linear;
 pub mod model;
 pub mod norm;
 pub mod seeded_init;
@@ -32,6 +34,7 @@ pub use dropout::Dropout;
 pub use elman::{Rnn, RnnState, last_states, rnn};
 pub use embed::{Embedding, embedding, embedding_with_padding};
 pub use layers::{AvgPool2d, Flatten, MaxPool2d, Relu, Sigmoid, Tanh};
+pub use linear::{Linear, linear, linear_b, linear_no_bias};
 pub use model::{Layer, Sequential};
 pub use norm::{BatchNorm1d, BatchNorm2d, batch_norm1d, batch_norm2d};
 pub use seeded_init::init_like_pytorch;

@@ -72,7 +72,9 @@ fn seed_from_warm_sibling(root: &Path, dir: &Path) {
 /// Recreates `from` at `to`, leaving out evcxr's own cell crate (`ctx`, `code_N`), which each slot must build
 /// itself. Compiled libraries in `deps/` are hard-linked (rustc replaces outputs with new files, so a linked file
 /// never changes under another slot); everything else — fingerprints, build-script outputs — is copied, because
-/// cargo rewrites some of those in place.
+/// cargo rewrites some of those in place. Copies keep their original's modification time: cargo decides what is
+/// stale by comparing times (a build script's binary against its last run, say), and copies stamped "now", in
+/// whatever order they were made, would have it rebuild crates with build scripts and all that depends on them.
 fn link_tree(from: &Path, to: &Path) -> io::Result<()> {
     fs::create_dir_all(to)?;
     let in_deps = from.file_name().is_some_and(|n| n == "deps");
@@ -87,10 +89,16 @@ fn link_tree(from: &Path, to: &Path) -> io::Result<()> {
         if kind.is_dir() {
             link_tree(&src, &dst)?;
         } else if kind.is_file() && !(in_deps && fs::hard_link(&src, &dst).is_ok()) {
-            fs::copy(&src, &dst)?;
+            copy_keeping_mtime(&src, &dst)?;
         }
     }
     Ok(())
+}
+
+fn copy_keeping_mtime(src: &Path, dst: &Path) -> io::Result<()> {
+    fs::copy(src, dst)?;
+    let modified = fs::metadata(src)?.modified()?;
+    File::options().write(true).open(dst)?.set_modified(modified)
 }
 
 fn is_cell_crate(name: &str) -> bool {
@@ -114,7 +122,14 @@ mod tests {
         fs::create_dir_all(first.dir.join("target/debug/deps")).expect("target");
         fs::write(first.dir.join("target/debug/deps/libx.rlib"), b"compiled").expect("file");
         fs::write(first.dir.join("target/debug/deps/libctx-1.so"), b"a cell").expect("file");
+        let build_output = first.dir.join("target/debug/build/ring-1/output");
+        fs::create_dir_all(build_output.parent().expect("folder")).expect("build folder");
+        fs::write(&build_output, b"cargo:rustc-link-lib=ring").expect("file");
+        let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        File::options().write(true).open(&build_output).expect("open").set_modified(an_hour_ago).expect("mtime");
         let second = acquire(&root, Path::new("/nonexistent")).expect("second slot");
+        let copied = fs::metadata(second.dir.join("target/debug/build/ring-1/output")).expect("copied");
+        assert_eq!(copied.modified().expect("mtime"), an_hour_ago, "a copy keeps its original's time for cargo");
         assert_ne!(first.dir, second.dir);
         assert_eq!(fs::read(second.dir.join("target/debug/deps/libx.rlib")).expect("seeded"), b"compiled");
         assert!(!second.dir.join("target/debug/deps/libctx-1.so").exists(), "cell crates are never shared");
