@@ -762,6 +762,12 @@ fn worker(dir: PathBuf, ready: Sender<Ready>, inbox: Receiver<Request>) {
         if let Some(path) = library_path {
             std::env::set_var("LD_LIBRARY_PATH", path);
         }
+        // Candle sizes its CPU work by the physical cores, and without RAYON_NUM_THREADS it counts them again for
+        // every operation by parsing /proc/cpuinfo: a tenth of a small MLP's training step went to the kernel
+        // formatting that file. Count once, here, with the same rule; a value the user set is kept.
+        if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+            std::env::set_var("RAYON_NUM_THREADS", num_cpus::get_physical().max(1).to_string());
+        }
     }
     let (mut context, outputs) = match evcxr::CommandContext::new() {
         Ok(pair) => pair,
