@@ -57,7 +57,11 @@ fn prelude_linear_matches_candle_linear_forward_and_backward() -> Result<()> {
             let what = format!("x {x_dims:?} → {out}, bias {bias}, {dtype:?}, input tracked {track_input}");
             let (y1, dx1, dp1) = run(&|t| mine.forward(t), &x, track_input, &params)?;
             let (y2, dx2, dp2) = run(&|t| reference.forward(t), &x, track_input, &params)?;
-            assert!(max_gap(&y1, &y2) <= 1e-5 * (inputs as f64).sqrt(), "{what}: outputs differ by {}", max_gap(&y1, &y2));
+            assert!(
+                max_gap(&y1, &y2) <= 1e-5 * (inputs as f64).sqrt(),
+                "{what}: outputs differ by {}",
+                max_gap(&y1, &y2)
+            );
             for (i, (a, b)) in dp1.iter().zip(&dp2).enumerate() {
                 assert!(max_gap(a, b) <= 1e-4, "{what}: gradient of parameter {i} differs by {}", max_gap(a, b));
             }

@@ -150,7 +150,8 @@ fn a_script_on_standard_input_runs_entry_by_entry_and_stops_at_the_first_error()
          let data = image_splits(\"mnist-test\", 0)?;\n\
          let loader = DataLoader::new(data.test.clone().with_transform(ToTensor)).batch_size(500).num_workers(2);\n\
          let mut seen = 0usize;\nfor batch in &loader { let (x, y) = batch?; seen += y.dim(0)?; }\n\
-         println!(\"seen {seen} of {}\", data.test.len());\n",
+         println!(\"seen {seen} of {}\", data.test.len());\n\
+         println!(\"threads={}\", std::env::var(\"RAYON_NUM_THREADS\").unwrap_or_default());\n",
     );
     let stdout = String::from_utf8_lossy(&good.stdout);
     assert!(good.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&good.stderr));
@@ -158,6 +159,9 @@ fn a_script_on_standard_input_runs_entry_by_entry_and_stops_at_the_first_error()
     // The prelude's data in a session: a loader kept in a variable, worker threads, data from the mirror.
     assert!(stdout.contains("seen 2000 of 2000"), "{stdout}");
     assert!(!stdout.lines().any(|l| l.trim() == "()"), "a loop ending an entry shows nothing: {stdout}");
+    // The cell process gets its thread count once (Candle would re-count the cores on every operation).
+    let threads = stdout.lines().find_map(|l| l.strip_prefix("threads=")).and_then(|n| n.trim().parse::<usize>().ok());
+    assert!(threads.is_some_and(|n| n >= 1), "RAYON_NUM_THREADS in the cell process: {stdout}");
 
     let bad = script(
         &dir,
