@@ -157,7 +157,9 @@ pub fn run(args: &Args) -> Result<(), String> {
     };
     crate::session::memory::limit_sessions(limits.memory_mib);
     let stem = stem(&lesson_path);
-    let mut next = Some(start_session());
+    // One session for the whole batch, reset between submissions (new process, nothing of the last one left);
+    // a session that cannot be reset is replaced by a new one.
+    let mut session: Option<Session> = None;
     let mut submissions = Vec::new();
     let total = args.submissions.len();
     for (n, path) in args.submissions.iter().enumerate() {
@@ -166,11 +168,8 @@ pub fn run(args: &Args) -> Result<(), String> {
         let mut graded = match prepare(path, &stem) {
             Err(problem) => zero(path, &exercises, problem),
             Ok(book) => {
-                let mut session = next.take().ok_or("no session")?.join().map_err(|_| "a session panicked")??;
-                if n + 1 < total {
-                    next = Some(start_session());
-                }
-                grade(&mut session, &book, path, &exercises, &limits)
+                let current = fresh_session(&mut session)?;
+                grade(current, &book, path, &exercises, &limits)
             }
         };
         graded.seconds = (started.elapsed().as_secs_f64() * 10.0).round() / 10.0;
@@ -201,11 +200,22 @@ fn write(path: &Path, text: &str) -> Result<(), String> {
     Ok(())
 }
 
-type Starting = std::thread::JoinHandle<Result<Session, String>>;
-
-/// Starts a session in the background (about as long as running a short submission).
-fn start_session() -> Starting {
-    std::thread::spawn(|| Session::start(Options::from_env()))
+/// The batch's session, ready for the next submission: the one that graded the last submission, reset, or a new
+/// one when there is none yet or the reset failed.
+fn fresh_session(session: &mut Option<Session>) -> Result<&mut Session, String> {
+    let reused = match session.as_mut().map(Session::reset) {
+        Some(Ok(())) => true,
+        Some(Err(problem)) => {
+            eprintln!("candlelit grade:   starting a new session ({problem})");
+            false
+        }
+        None => false,
+    };
+    if !reused {
+        *session = None;
+        *session = Some(Session::start(Options::from_env())?);
+    }
+    session.as_mut().ok_or_else(|| "no session".to_string())
 }
 
 fn stem(path: &Path) -> String {
