@@ -41,6 +41,7 @@ pub mod device;
 pub mod display;
 pub mod exercises;
 pub mod hints;
+pub mod loss;
 pub mod mime;
 pub mod nn;
 pub mod output;

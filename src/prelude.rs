@@ -30,6 +30,7 @@
 //! # Ok(()) }
 //! ```
 
+pub use crate::loss;
 pub use crate::nn;
 pub use crate::nn::{Sequential, Summary};
 pub use crate::train::{
@@ -46,7 +47,7 @@ pub use candle_core::{D, DType, Device, Error, IndexOp, Module, ModuleT, Result,
 /// (`VarBuilderArgs<'_, Box<dyn SimpleBackend>>`), and every name in it must be in scope.
 pub use candle_nn::var_builder::{SimpleBackend, VarBuilderArgs};
 pub use candle_nn::{
-    Optimizer, VarBuilder, VarMap, loss,
+    Optimizer, VarBuilder, VarMap,
     ops::{log_softmax, sigmoid, softmax},
 };
 

@@ -88,6 +88,18 @@ fn the_mnist_test_images_load_with_their_labels_and_pixels() {
 }
 
 #[test]
+fn the_embedded_breast_cancer_table_is_the_real_file_byte_for_byte() {
+    let real = std::fs::read(shared_data().join("sklearn/breast_cancer.csv")).expect("the real file");
+    assert_eq!(candlelit::data::tabular::BREAST_CANCER_CSV.as_bytes(), real.as_slice());
+    let embedded = candlelit::data::breast_cancer().expect("embedded table");
+    let from_file =
+        read_sklearn_table(&shared_data().join("sklearn/breast_cancer.csv"), &breast_cancer_feature_names())
+            .expect("breast cancer");
+    assert_eq!(embedded.len(), from_file.len());
+    assert_eq!(embedded.row(568).expect("last row"), from_file.row(568).expect("last row"));
+}
+
+#[test]
 fn the_breast_cancer_table_has_569_rows_of_30_features() {
     let table = read_sklearn_table(&shared_data().join("sklearn/breast_cancer.csv"), &breast_cancer_feature_names())
         .expect("breast cancer");

@@ -1,4 +1,4 @@
-//! The named loaders (`mnist`, `image_splits`, `breast_cancer`, `iris`) as a lesson calls them, with
+//! The named loaders (`mnist`, `image_splits`, `breast_cancer` (embedded), `iris`) as a lesson calls them, with
 //! `CANDLELIT_DATA` pointing at a fresh folder and `CANDLELIT_DATA_MIRROR` at the real files. One test in this
 //! file, because it sets the process's environment.
 
@@ -35,7 +35,7 @@ fn named_datasets_come_from_the_mirror_and_the_stand_in_splits_with_a_seed() {
     assert!(err.contains(&format!("put it at {}", expected.display())), "{err}");
     assert!(err.contains("346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073"), "{err}");
 
-    let table = breast_cancer().expect("breast cancer through the mirror");
+    let table = breast_cancer().expect("the embedded breast cancer table");
     assert_eq!(table.len(), 569);
     assert_eq!(iris().expect("iris").columns()[3], "petal width (cm)");
 

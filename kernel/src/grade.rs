@@ -70,6 +70,10 @@ pub struct Args {
     /// Memory the cells of a submission may use, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 4096)]
     pub memory_limit: u64,
+    /// Override a variable of every submission's `parameters` cell, as `candlelit run -p` does, e.g.
+    /// `-p epochs=2` to grade a long lesson quickly (repeatable).
+    #[arg(short = 'p', long = "parameter", value_name = "NAME=VALUE")]
+    pub parameters: Vec<String>,
 }
 
 /// The whole report (see the module docs for the JSON schema).
@@ -155,6 +159,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         total: Duration::from_secs_f64(args.total_timeout.max(0.1)),
         memory_mib: args.memory_limit.max(64),
     };
+    let parameters = crate::runner::parse_parameters(&args.parameters)?;
     crate::session::memory::limit_sessions(limits.memory_mib);
     let stem = stem(&lesson_path);
     // One session for the whole batch, reset between submissions (new process, nothing of the last one left);
@@ -165,7 +170,13 @@ pub fn run(args: &Args) -> Result<(), String> {
     for (n, path) in args.submissions.iter().enumerate() {
         eprintln!("candlelit grade: [{}/{total}] {}", n + 1, path.display());
         let started = Instant::now();
-        let mut graded = match prepare(path, &stem) {
+        let prepared = prepare(path, &stem).and_then(|mut book| {
+            if !parameters.is_empty() {
+                crate::runner::inject_parameters(&mut book, &parameters)?;
+            }
+            Ok(book)
+        });
+        let mut graded = match prepared {
             Err(problem) => zero(path, &exercises, problem),
             Ok(book) => {
                 let current = fresh_session(&mut session)?;

@@ -224,7 +224,7 @@ fn data(bundle: &session::MimeBundle) -> Value {
 }
 
 /// `NAME=VALUE` pairs, in order.
-fn parse_parameters(raw: &[String]) -> Result<Vec<(String, String)>, String> {
+pub(crate) fn parse_parameters(raw: &[String]) -> Result<Vec<(String, String)>, String> {
     raw.iter()
         .map(|p| {
             let (name, value) =
@@ -239,7 +239,7 @@ fn parse_parameters(raw: &[String]) -> Result<Vec<(String, String)>, String> {
 }
 
 /// Adds the `injected-parameters` cell after the `parameters` cell (replacing an earlier injected one).
-fn inject_parameters(book: &mut Notebook, parameters: &[(String, String)]) -> Result<(), String> {
+pub(crate) fn inject_parameters(book: &mut Notebook, parameters: &[(String, String)]) -> Result<(), String> {
     book.cells.retain(|c| !notebook::tags(c).iter().any(|t| t == "injected-parameters"));
     let at = book
         .cells
@@ -247,7 +247,7 @@ fn inject_parameters(book: &mut Notebook, parameters: &[(String, String)]) -> Re
         .position(|c| notebook::is_code(c) && notebook::tags(c).iter().any(|t| t == "parameters"))
         .ok_or("this notebook has no cell tagged `parameters`, so -p has nothing to override")?;
     let declared = declared_variables(&notebook::source(&book.cells[at]));
-    let mut code = String::from("// Parameters set by `candlelit run -p`.\n");
+    let mut code = String::from("// Parameters set by `candlelit run -p` (or `grade -p`).\n");
     for (name, value) in parameters {
         let Some((_, ty)) = declared.iter().find(|(n, _)| n == name) else {
             let known: Vec<&str> = declared.iter().map(|(n, _)| n.as_str()).collect();

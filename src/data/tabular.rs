@@ -370,15 +370,10 @@ impl StandardScaler {
 const SKLEARN_HOSTS: &[&str] =
     &["https://raw.githubusercontent.com/scikit-learn/scikit-learn/main/sklearn/datasets/data/"];
 
-/// scikit-learn's breast cancer table (Wisconsin Diagnostic): 569 rows, 30 features, target 0 = malignant,
-/// 1 = benign.
-pub const BREAST_CANCER_FILE: RemoteFile = RemoteFile {
-    folder: "sklearn",
-    name: "breast_cancer.csv",
-    hosts: SKLEARN_HOSTS,
-    sha256: "fed3eb72d0575ef6192293f5093c6e801b1476b577d0386bf4455504522172ed",
-    size: 119_913,
-};
+/// scikit-learn's copy of the breast cancer table (Wisconsin Diagnostic): 569 rows, 30 features, target
+/// 0 = malignant, 1 = benign. Embedded in the crate under CC BY 4.0, with its notice in
+/// `src/data/embedded/README.md`, so the lessons that use it need no download.
+pub const BREAST_CANCER_CSV: &str = include_str!("embedded/breast_cancer.csv");
 
 /// scikit-learn's iris table: 150 rows, 4 features, 3 species.
 pub const IRIS_FILE: RemoteFile = RemoteFile {
@@ -415,17 +410,21 @@ pub fn breast_cancer_feature_names() -> Vec<String> {
 /// # Errors
 /// When the file does not follow that format; the message gives the line.
 pub fn read_sklearn_table(path: &Path, feature_names: &[String]) -> Result<Table> {
-    let text = read_text(path)?;
+    parse_sklearn_table(&read_text(path)?, &path.display().to_string(), feature_names)
+}
+
+/// [`read_sklearn_table`] on text in memory; `source` names it in error messages.
+fn parse_sklearn_table(text: &str, source: &str, feature_names: &[String]) -> Result<Table> {
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap_or_default().split(',').map(str::trim).collect();
     let (Some(rows), Some(features)) =
         (header.first().and_then(|v| v.parse::<usize>().ok()), header.get(1).and_then(|v| v.parse::<usize>().ok()))
     else {
-        bail!("{}: line 1 should be ROWS,FEATURES,CLASS NAMES..., got {:?}", path.display(), header.join(","))
+        bail!("{source}: line 1 should be ROWS,FEATURES,CLASS NAMES..., got {:?}", header.join(","))
     };
     let classes: Vec<&str> = header[2..].to_vec();
     if feature_names.len() != features {
-        bail!("{}: the file has {features} features but {} names were given", path.display(), feature_names.len())
+        bail!("{source}: the file has {features} features but {} names were given", feature_names.len())
     }
     let mut table_rows = Vec::with_capacity(rows);
     for (n, line) in lines.enumerate().filter(|(_, l)| !l.trim().is_empty()) {
@@ -436,28 +435,32 @@ pub fn read_sklearn_table(path: &Path, feature_names: &[String]) -> Result<Table
                 cells.push((*class).to_string());
                 table_rows.push(cells);
             }
-            _ => bail!(
-                "{} line {}: expected {features} features and a target below {}",
-                path.display(),
-                n + 2,
-                classes.len()
-            ),
+            _ => bail!("{source} line {}: expected {features} features and a target below {}", n + 2, classes.len()),
         }
     }
     if table_rows.len() != rows {
-        bail!("{}: line 1 promises {rows} rows but the file has {}", path.display(), table_rows.len())
+        bail!("{source}: line 1 promises {rows} rows but the file has {}", table_rows.len())
     }
     let mut columns = feature_names.to_vec();
     columns.push("target".to_string());
     Ok(Table::new(columns, table_rows)?.with_categories("target", &classes))
 }
 
-/// The breast cancer table (downloaded once): 569 rows, 30 named features and `"target"` (malignant or benign).
+/// The breast cancer table: 569 rows, 30 named features and `"target"` (malignant or benign). It is embedded in
+/// candlelit ([`BREAST_CANCER_CSV`]), so this works offline and never downloads anything.
+///
+/// ```
+/// use candlelit::prelude::*;
+/// let table = breast_cancer()?;
+/// assert_eq!((table.len(), table.columns().len()), (569, 31));
+/// assert_eq!(table.columns()[30], "target");
+/// # Ok::<(), candlelit::prelude::Error>(())
+/// ```
 ///
 /// # Errors
-/// When the file cannot be fetched or read.
+/// Only if the embedded copy were damaged; it is checked by the tests.
 pub fn breast_cancer() -> Result<Table> {
-    read_sklearn_table(&fetch(&BREAST_CANCER_FILE)?, &breast_cancer_feature_names())
+    parse_sklearn_table(BREAST_CANCER_CSV, "the embedded breast cancer table", &breast_cancer_feature_names())
 }
 
 /// The iris table (downloaded once): 150 rows, 4 features in cm and `"target"` (setosa, versicolor, virginica).

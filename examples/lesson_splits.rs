@@ -1,0 +1,39 @@
+//! Writes the exact data splits of the Day 4 / Day 5 and Day 6 lessons (default seeds) to safetensors files, so
+//! that `bench/lessons_pytorch.py` trains PyTorch on the very rows and images the notebooks train on.
+//!
+//! Usage: `cargo run --release --example lesson_splits -- OUT_DIR` (Day 6's stand-in needs the MNIST test files:
+//! `CANDLELIT_DATA_MIRROR=../shared/data`, as `scripts/test` sets it).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use candlelit::prelude::*;
+
+fn main() -> Result<()> {
+    let out = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "target/lesson-runs".into()));
+    std::fs::create_dir_all(&out).map_err(|e| candle::Error::Msg(format!("cannot create {}: {e}", out.display())))?;
+    let cpu = Device::Cpu;
+
+    // Day 4 and Day 5: test_fraction 0.2, seed 42; unscaled features (each side fits its scaler on train).
+    let data = CsvDataset::new(&breast_cancer()?, "target")?;
+    let (train, test) = data.train_test_split(0.2, 42)?;
+    let tables = HashMap::from([
+        ("x_train".to_string(), train.features_tensor(&cpu)?),
+        ("y_train".to_string(), train.labels_tensor(&cpu)?),
+        ("x_test".to_string(), test.features_tensor(&cpu)?),
+        ("y_test".to_string(), test.labels_tensor(&cpu)?),
+    ]);
+    candle::safetensors::save(&tables, out.join("breast_cancer_split.safetensors"))?;
+
+    // Day 6 on the offline stand-in: the MNIST test images split 8,000 / 2,000 with seed 0.
+    let splits = image_splits("mnist-test", 0)?;
+    let images = HashMap::from([
+        ("x_train".to_string(), splits.train.images_tensor(&cpu)?),
+        ("y_train".to_string(), splits.train.labels_tensor(&cpu)?),
+        ("x_test".to_string(), splits.test.images_tensor(&cpu)?),
+        ("y_test".to_string(), splits.test.labels_tensor(&cpu)?),
+    ]);
+    candle::safetensors::save(&images, out.join("mnist_test_split.safetensors"))?;
+    println!("wrote the Day 4 and Day 6 splits to {}", out.display());
+    Ok(())
+}
