@@ -1,7 +1,7 @@
 //! Writes the exact data splits of the Day 4 / Day 5 and Day 6 lessons (default seeds) to safetensors files, so
 //! that `bench/lessons_pytorch.py` trains PyTorch on the very rows and images the notebooks train on.
 //!
-//! Usage: `cargo run --release --example lesson_splits -- OUT_DIR` (Day 6's stand-in needs the MNIST test files:
+//! Usage: `cargo run --example lesson_splits -- OUT_DIR` (Day 6's stand-in needs the MNIST test files:
 //! `CANDLELIT_DATA_MIRROR=../shared/data`, as `scripts/test` sets it).
 
 use std::collections::HashMap;

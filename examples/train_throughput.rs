@@ -90,10 +90,16 @@ fn ops(dev: &Device, steps: usize) -> Result<()> {
     let w2 = Var::from_tensor(&(randn((64, 32, 3, 3), dev)? * 0.05)?)?;
     let x2 = Var::from_tensor(&randn((64, 32, 14, 14), dev)?)?;
     let p = Var::from_tensor(&randn((64, 32, 28, 28), dev)?)?;
+    let padded = nn::Conv2dConfig { padding: 1, ..Default::default() };
+    let conv = nn::Conv2d::new(w2.as_tensor().clone(), None, padded);
+    // The prelude's layers (what lessons use), then Candle's own ops on the same inputs, in the same run.
     let cases: Vec<(&str, OpFn)> = vec![
-        ("conv2d 32→64 on 14×14", Box::new(|| x2.as_tensor().conv2d(w2.as_tensor(), 1, 1, 1, 1))),
-        ("max_pool2d 2 on 32×28×28", Box::new(|| p.as_tensor().max_pool2d(2))),
-        ("relu on 32×28×28", Box::new(|| p.as_tensor().relu())),
+        ("conv2d 32→64 on 14×14", Box::new(|| conv.forward(x2.as_tensor()))),
+        ("max_pool2d 2 on 32×28×28", Box::new(|| nn::MaxPool2d(2).forward(p.as_tensor()))),
+        ("relu on 32×28×28", Box::new(|| nn::Relu.forward(p.as_tensor()))),
+        ("Candle conv2d 32→64 on 14×14", Box::new(|| x2.as_tensor().conv2d(w2.as_tensor(), 1, 1, 1, 1))),
+        ("Candle max_pool2d 2 on 32×28×28", Box::new(|| p.as_tensor().max_pool2d(2))),
+        ("Candle relu on 32×28×28", Box::new(|| p.as_tensor().relu())),
     ];
     for (name, f) in cases {
         let (mut fwd, mut bwd) = (0.0, 0.0);

@@ -1,6 +1,7 @@
 //! `candlelit grade SUBMISSION.ipynb...`: auto-grades learners' notebooks against the lesson they answer.
 //!
-//! For each submission, in a fresh session (the next one starts in the background while the current one runs):
+//! For each submission, in a fresh Rust process with nothing of the submission before it (one session for the
+//! batch, [reset](crate::session::Session::reset) between submissions):
 //! 1. every code cell runs in order, except the learner's copies of check cells (tagged `check`);
 //! 2. right after an exercise's cell (tagged `exercise`, id `exercise-ID`) the grader runs that exercise's
 //!    checks **from the lesson source**: the visible check and the hidden ones. An exercise whose cell was
@@ -31,6 +32,11 @@
 //! ```
 //! The CSV gradebook (`--csv`) has one row per submission: `submission`, one column of points per exercise,
 //! `total`, `max_points`.
+//!
+//! # Feedback notebooks (`--feedback DIR`)
+//! Each submission as it was graded, like nbgrader's feedback: a first cell with the points and the feedback of
+//! every exercise, every cell with the outputs it gave when the grader ran it, and in each check cell what the
+//! lesson's checks (visible and hidden) said. Written to `DIR/NAME.ipynb`, for learners to open.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -74,6 +80,9 @@ pub struct Args {
     /// `-p epochs=2` to grade a long lesson quickly (repeatable).
     #[arg(short = 'p', long = "parameter", value_name = "NAME=VALUE")]
     pub parameters: Vec<String>,
+    /// Also write each submission as graded (outputs, check verdicts, points) to DIR, for the learner.
+    #[arg(long, value_name = "DIR")]
+    pub feedback: Option<PathBuf>,
 }
 
 /// The whole report (see the module docs for the JSON schema).
@@ -178,9 +187,13 @@ pub fn run(args: &Args) -> Result<(), String> {
         });
         let mut graded = match prepared {
             Err(problem) => zero(path, &exercises, problem),
-            Ok(book) => {
+            Ok(mut book) => {
                 let current = fresh_session(&mut session)?;
-                grade(current, &book, path, &exercises, &limits)
+                let graded = grade(current, &mut book, path, &exercises, &limits);
+                if let Some(dir) = &args.feedback {
+                    write_feedback(dir, path, book, &graded)?;
+                }
+                graded
             }
         };
         graded.seconds = (started.elapsed().as_secs_f64() * 10.0).round() / 10.0;
@@ -336,9 +349,23 @@ fn plan(book: &Notebook, exercises: &[Exercise], problems: &mut Vec<String>) -> 
 }
 
 /// Runs one submission and grades each exercise.
-fn grade(session: &mut Session, book: &Notebook, path: &Path, exercises: &[Exercise], limits: &Limits) -> Submission {
+///
+/// `book` gets the outputs: each cell's own, and the lesson checks' in the exercise's check cell (or, without
+/// one, after the exercise cell's outputs).
+fn grade(
+    session: &mut Session,
+    book: &mut Notebook,
+    path: &Path,
+    exercises: &[Exercise],
+    limits: &Limits,
+) -> Submission {
     let mut problems = Vec::new();
     let steps = plan(book, exercises, &mut problems);
+    for cell in book.cells.iter_mut().filter(|c| notebook::is_code(c)) {
+        cell["outputs"] = Value::Array(Vec::new());
+        cell["execution_count"] = Value::Null;
+    }
+    let mut exercise_cell: BTreeMap<String, usize> = BTreeMap::new();
     let deadline = Instant::now() + limits.total;
     // The last word on each exercise's own cell: `Err(why)` when it failed.
     let mut answered: BTreeMap<String, Result<(), String>> = BTreeMap::new();
@@ -362,6 +389,13 @@ fn grade(session: &mut Session, book: &Notebook, path: &Path, exercises: &[Exerc
                 count += 1;
                 let ran = execute_cell(session, &code, count, timeout);
                 let failure = ran.error.as_ref().map(|_| describe(&ran, timeout, limits));
+                if let Some(cell) = book.cells.get_mut(number - 1) {
+                    cell["execution_count"] = serde_json::json!(count);
+                    cell["outputs"] = Value::Array(ran.outputs);
+                }
+                if let Some(id) = &exercise {
+                    exercise_cell.insert(id.clone(), number - 1);
+                }
                 match (exercise, failure) {
                     (Some(id), failure) => {
                         answered.insert(id, failure.map_or(Ok(()), Err));
@@ -371,10 +405,12 @@ fn grade(session: &mut Session, book: &Notebook, path: &Path, exercises: &[Exerc
                 }
             }
             Step::Checks(id) => {
+                let mut shown = Vec::new();
                 let verdict = match answered.get(&id) {
                     Some(Err(why)) => Err(format!("your exercise cell failed: {why}")),
-                    _ => run_checks(session, exercises, &id, &mut count, timeout, limits),
+                    _ => run_checks(session, exercises, &id, &mut count, timeout, limits, &mut shown),
                 };
+                show_checks(book, &id, exercise_cell.get(&id).copied(), shown);
                 verdicts.insert(id, verdict);
             }
         }
@@ -407,6 +443,7 @@ fn run_checks(
     count: &mut usize,
     timeout: Duration,
     limits: &Limits,
+    shown: &mut Vec<Value>,
 ) -> Result<String, String> {
     let checks = exercises.iter().find(|e| e.id == id).map(|e| e.checks.as_slice()).unwrap_or_default();
     let mut passed = Vec::new();
@@ -414,6 +451,7 @@ fn run_checks(
         *count += 1;
         let ran = execute_cell(session, &guarded(check), *count, timeout);
         let found = verdicts(&ran);
+        shown.extend(ran.outputs.iter().cloned());
         if let Some(failed) = found.iter().find(|v| v["passed"] != Value::Bool(true)) {
             return Err(failed["message"].as_str().unwrap_or("a check failed").to_string());
         }
@@ -424,6 +462,48 @@ fn run_checks(
     }
     passed.dedup();
     Ok(if passed.is_empty() { "all checks passed".to_string() } else { passed.join("; ") })
+}
+
+/// Puts what the lesson's checks of exercise `id` showed into the submission's check cell for it, or after the
+/// exercise cell's own outputs when the learner has no check cell.
+fn show_checks(book: &mut Notebook, id: &str, exercise_cell: Option<usize>, shown: Vec<Value>) {
+    let check_id = format!("check-{id}");
+    let target = book
+        .cells
+        .iter()
+        .position(|c| notebook::is_code(c) && c.get("id").and_then(Value::as_str) == Some(check_id.as_str()))
+        .or(exercise_cell);
+    if let Some(cell) = target.and_then(|at| book.cells.get_mut(at)) {
+        match cell["outputs"].as_array_mut() {
+            Some(outputs) => outputs.extend(shown),
+            None => cell["outputs"] = Value::Array(shown),
+        }
+    }
+}
+
+/// Writes `book`, as graded, to `dir` under the submission's file name, with a first cell saying how it went.
+fn write_feedback(dir: &Path, path: &Path, mut book: Notebook, graded: &Submission) -> Result<(), String> {
+    let mut summary = format!("# Graded by candlelit: {} / {} points\n\n", graded.points, graded.max_points);
+    summary.push_str("| exercise | points | feedback |\n| --- | --- | --- |\n");
+    for g in &graded.exercises {
+        let mark = if g.passed { "✔" } else { "✘" };
+        let feedback = g.feedback.replace('|', "\\|").replace('\n', " ");
+        summary.push_str(&format!("| {mark} {} | {} / {} | {feedback} |\n", g.id, g.points, g.max_points));
+    }
+    for problem in &graded.problems {
+        summary.push_str(&format!("\n- {}", problem.replace('\n', " ")));
+    }
+    book.cells.insert(
+        0,
+        serde_json::json!({"cell_type": "markdown", "id": "candlelit-feedback", "metadata": {},
+                           "source": notebook::lines(&summary)}),
+    );
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let name = path.file_name().map_or_else(|| "submission.ipynb".into(), |n| n.to_string_lossy().into_owned());
+    let out = dir.join(name);
+    std::fs::write(&out, book.to_text()).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    eprintln!("candlelit grade:   feedback in {}", out.display());
+    Ok(())
 }
 
 /// A check from the lesson, in a block that imports the check functions by their full path, so a learner's own

@@ -1,6 +1,6 @@
-//! The course's lessons, end to end: each committed learner notebook runs with `candlelit run` (parameters made
-//! small) with no error output and with its figures; the grader gives the lesson's model answers full marks and
-//! the untouched learner notebook zero, with feedback a learner can act on.
+//! The course's lessons, end to end, with parameters made small: the grader gives the lesson's model answers full
+//! marks and the untouched learner notebook zero, with feedback a learner can act on; the learner's feedback
+//! notebook (every cell as it ran) has no error output, its figures, and a "not done yet" verdict per check.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -104,56 +104,30 @@ fn executed(book: &Value) -> Executed {
     seen
 }
 
-/// Runs the learner's notebook small, then grades the solved and the learner's notebooks.
+/// Grades the solved and the learner's notebooks with small parameters (`grade -p`), and reads the learner's
+/// feedback notebook as a learner's "Run all" would leave it.
 fn lesson_runs_and_grades(stem: &str, parameters: &[&str], min_figures: usize) {
     assert_lesson_rules(stem);
     let dir = scratch(stem);
     let learner = repo().join("notebooks").join(format!("{stem}.ipynb"));
-
-    // 1. "Run all" on the notebook a learner opens: no errors, its figures, and a ✘ "not done yet" per check.
-    let mut args = vec!["run".to_string(), learner.display().to_string(), "-o".into(), "ran.ipynb".into()];
-    for p in parameters {
-        args.extend(["-p".to_string(), p.to_string()]);
-    }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let ran = candlelit(&dir, &args);
-    let ran_book = read_json(&dir.join("ran.ipynb"));
-    let seen = executed(&ran_book);
-    assert!(
-        ran.status.success() && seen.errors.is_empty(),
-        "{stem}: {:?}\n{}",
-        seen.errors,
-        String::from_utf8_lossy(&ran.stderr)
-    );
-    assert!(
-        seen.figures >= min_figures,
-        "{stem}: {} inline SVG figures, expected at least {min_figures}",
-        seen.figures
-    );
-    let checks = cells_tagged(&ran_book, "check").len();
-    assert_eq!(seen.verdicts.len(), checks, "{stem}: one verdict per check cell: {:?}", seen.verdicts);
-    for verdict in &seen.verdicts {
-        assert!(verdict.starts_with('✘') && verdict.contains("not done yet"), "{stem}: {verdict}");
-    }
-    let injected = cells_tagged(&ran_book, "injected-parameters");
-    assert_eq!(injected.len(), usize::from(!parameters.is_empty()), "{stem}: the parameters were injected");
-
-    // 2. The grader: the model answers earn every point, the untouched notebook none, and nothing crashes.
     let solved_dir = dir.join("solved");
     let built = candlelit(&dir, &["lessons", "solved", &solved_dir.display().to_string()]);
     assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
     std::fs::copy(&learner, dir.join("learner.ipynb")).expect("copy the learner notebook");
-    let solved = solved_dir.join(format!("{stem}.ipynb"));
-    let lesson = repo().join("lessons").join(format!("{stem}.md"));
-    // Graded with the same small parameters (`grade -p`), as an instructor grading a long lesson would.
-    let (solved, lesson) = (solved.display().to_string(), lesson.display().to_string());
-    let mut args = vec!["grade", &solved, "learner.ipynb", "--lesson", &lesson, "--json", "report.json"];
+    let (solved, lesson) = (
+        solved_dir.join(format!("{stem}.ipynb")).display().to_string(),
+        repo().join("lessons").join(format!("{stem}.md")).display().to_string(),
+    );
+    let mut args =
+        vec!["grade", &solved, "learner.ipynb", "--lesson", &lesson, "--json", "report.json", "--feedback", "feedback"];
     for p in parameters {
         args.extend(["-p", p]);
     }
     let graded = candlelit(&dir, &args);
     let stdout = String::from_utf8_lossy(&graded.stdout);
     assert!(graded.status.success(), "{stem}: {stdout}\n{}", String::from_utf8_lossy(&graded.stderr));
+
+    // 1. The grader: the model answers earn every point, the untouched notebook none, and nothing crashes.
     let report = read_json(&dir.join("report.json"));
     let max = report["max_points"].as_u64().expect("max_points");
     let [model, untouched] = report["submissions"].as_array().expect("submissions").as_slice() else {
@@ -172,11 +146,36 @@ fn lesson_runs_and_grades(stem: &str, parameters: &[&str], min_figures: usize) {
         assert!(feedback.contains("not done yet"), "{stem}: feedback should say what to do: {exercise}");
     }
     assert!(stdout.contains(&format!("0/{max}")) && stdout.contains(&format!("{max}/{max}")), "{stem}: {stdout}");
+
+    // 2. "Run all" on the notebook a learner opens, as the learner's feedback notebook shows it: no errors, its
+    //    figures, a ✘ "not done yet" in every check cell, and the parameters injected.
+    let ran_book = read_json(&dir.join("feedback/learner.ipynb"));
+    let seen = executed(&ran_book);
+    assert!(seen.errors.is_empty(), "{stem}: {:?}", seen.errors);
+    assert!(
+        seen.figures >= min_figures,
+        "{stem}: {} inline SVG figures, expected at least {min_figures}",
+        seen.figures
+    );
+    let checks = cells_tagged(&ran_book, "check");
+    for cell in &checks {
+        let verdicts = executed(&serde_json::json!({"cells": [cell]})).verdicts;
+        assert!(!verdicts.is_empty(), "{stem}: no verdict in {}", cell["id"]);
+        for verdict in verdicts {
+            assert!(verdict.starts_with('✘') && verdict.contains("not done yet"), "{stem}: {verdict}");
+        }
+    }
+    assert!(!checks.is_empty(), "{stem}: check cells");
+    let injected = cells_tagged(&ran_book, "injected-parameters");
+    assert_eq!(injected.len(), usize::from(!parameters.is_empty()), "{stem}: the parameters were injected");
+    assert!(injected.iter().all(|c| c["execution_count"].is_number()), "{stem}: the injected cell ran");
+    let summary = text(&ran_book["cells"][0]["source"]);
+    assert!(summary.starts_with(&format!("# Graded by candlelit: 0 / {max} points")), "{stem}: {summary}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// One lesson after another (not in parallel): each runs two or three sessions, and a 2-core CI machine compiles
-/// their cells fastest one session at a time. Every lesson is tried; the failures are reported together.
+/// One lesson after another (not in parallel): `scripts/test` runs this test alongside the others, and a 2-core
+/// CI machine has no core to spare for a second lesson. Every lesson is tried; the failures are reported together.
 #[test]
 fn lessons_run_end_to_end_and_grade() {
     let lessons: [(&str, &[&str], usize); 6] = [

@@ -15,6 +15,9 @@
 //!
 //! A layer's `forward_t(x, train)` ([`ModuleT`]) is how Candle passes the mode; a [`Sequential`] passes its own.
 
+/// The prelude's losses (Candle's, with a binary cross-entropy on logits that cannot overflow), also as
+/// `nn::loss`.
+pub use crate::loss;
 pub use candle_nn::*;
 
 // The modules are public so that every type has a nameable path: evcxr writes out the full type of each notebook
