@@ -7,6 +7,8 @@
 //! - [`BatchNorm1d`] / [`BatchNorm2d`] — Candle's batch norm (running statistics, momentum 0.1) with the input
 //!   shape checked and explained.
 //! - [`linear`] / [`Linear`] — Candle's layer with a leaner backward on the CPU (no gradient for a data batch).
+//! - [`conv2d`] / [`Conv2d`] — Candle's layer with an im2col + GEMM forward and backward on the CPU; [`Relu`] and
+//!   [`MaxPool2d`] run one-pass CPU kernels ([`cpu_relu`], [`cpu_pool`]) with the same results as Candle's.
 //! - [`Flatten`], [`Relu`], [`Sigmoid`], [`Tanh`], [`MaxPool2d`], [`AvgPool2d`] — parameter-free layers that can go
 //!   in a [`Sequential`].
 //! - [`Rnn`] — a plain (Elman) recurrent layer, used like `candle_nn`'s `LSTM` and `GRU` (the [`RNN`] trait),
@@ -23,6 +25,9 @@ pub use candle_nn::*;
 // The modules are public so that every type has a nameable path: evcxr writes out the full type of each notebook
 // variable (`candlelit::nn::model::Sequential`), and a private module in it would make the variable unstorable.
 
+pub mod conv;
+pub mod cpu_pool;
+pub mod cpu_relu;
 pub mod dropout;
 pub mod elman;
 pub mod embed;
@@ -33,6 +38,7 @@ pub mod norm;
 pub mod seeded_init;
 pub mod summary;
 
+pub use conv::{Conv2d, conv2d, conv2d_no_bias};
 pub use dropout::Dropout;
 pub use elman::{Rnn, RnnState, last_states, rnn};
 pub use embed::{Embedding, embedding, embedding_with_padding};

@@ -1,0 +1,110 @@
+//! 2-D max pooling on the CPU with a one-pass backward: each window's gradient goes to the first of its largest
+//! inputs (as in PyTorch). Candle's backward upsamples the output, compares, averages and multiplies — several
+//! full-size passes — and was 12× slower than PyTorch's in the Day 8 CNN (BENCHMARKS.md).
+
+use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+use super::cpu_relu::contiguous_f32;
+
+/// The largest value of each `kernel × kernel` window, `stride` apart, over `(N, C, H, W)`; windows that would
+/// run past the edge are left out (PyTorch's default). Fast path on CPU `f32`; Candle's `max_pool2d` elsewhere.
+///
+/// # Errors
+/// When `x` is not 4-D, or the window is larger than the image.
+pub fn max_pool2d(x: &Tensor, kernel: usize, stride: usize) -> Result<Tensor> {
+    if x.device().is_cpu() && x.dtype() == DType::F32 {
+        x.apply_op1(MaxPoolOp { kernel, stride })
+    } else {
+        x.max_pool2d_with_stride(kernel, stride)
+    }
+}
+
+#[derive(Clone, Copy)]
+struct MaxPoolOp {
+    kernel: usize,
+    stride: usize,
+}
+
+/// `(planes, h, w, out_h, out_w)` of a pooling over `shape`.
+fn geometry(shape: &Shape, kernel: usize, stride: usize) -> Result<(usize, usize, usize, usize, usize)> {
+    let (n, c, h, w) = shape.dims4()?;
+    if kernel == 0 || stride == 0 || kernel > h || kernel > w {
+        candle_core::bail!("max_pool2d: a {kernel}×{kernel} window (stride {stride}) does not fit a {h}×{w} image")
+    }
+    Ok((n * c, h, w, (h - kernel) / stride + 1, (w - kernel) / stride + 1))
+}
+
+impl MaxPoolOp {
+    /// Index (within its plane) of the first largest input of output position `(oy, ox)`.
+    fn argmax(&self, plane: &[f32], w: usize, oy: usize, ox: usize) -> usize {
+        let (y0, x0) = (oy * self.stride, ox * self.stride);
+        let mut best = y0 * w + x0;
+        for y in y0..y0 + self.kernel {
+            for x in x0..x0 + self.kernel {
+                let i = y * w + x;
+                // `>` keeps the first of equal maxima; NaN wins, as in PyTorch, so it shows.
+                if plane[i] > plane[best] || plane[i].is_nan() && !plane[best].is_nan() {
+                    best = i;
+                }
+            }
+        }
+        best
+    }
+}
+
+impl CustomOp1 for MaxPoolOp {
+    fn name(&self) -> &'static str {
+        "max-pool2d"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (planes, h, w, oh, ow) = geometry(layout.shape(), self.kernel, self.stride)?;
+        let x = contiguous_f32(storage, layout)?;
+        let mut out = vec![0f32; planes * oh * ow];
+        out.par_chunks_mut(oh * ow).zip(x.par_chunks(h * w)).for_each(|(out, plane)| {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    out[oy * ow + ox] = plane[self.argmax(plane, w, oy, ox)];
+                }
+            }
+        });
+        let (n, c, _, _) = layout.shape().dims4()?;
+        Ok((CpuStorage::F32(out), Shape::from((n, c, oh, ow))))
+    }
+
+    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(arg.apply_op2_no_bwd(grad_res, &MaxPoolGradOp(*self))?))
+    }
+}
+
+/// The gradient of the input: each output's gradient added at its window's first largest input.
+struct MaxPoolGradOp(MaxPoolOp);
+
+impl candle_core::CustomOp2 for MaxPoolGradOp {
+    fn name(&self) -> &'static str {
+        "max-pool2d-grad"
+    }
+
+    fn cpu_fwd(&self, x: &CpuStorage, xl: &Layout, g: &CpuStorage, gl: &Layout) -> Result<(CpuStorage, Shape)> {
+        let op = self.0;
+        let (planes, h, w, oh, ow) = geometry(xl.shape(), op.kernel, op.stride)?;
+        let (x, g) = (contiguous_f32(x, xl)?, contiguous_f32(g, gl)?);
+        if g.len() != planes * oh * ow {
+            candle_core::bail!(
+                "max_pool2d backward: the gradient has {} values, expected {}",
+                g.len(),
+                planes * oh * ow
+            )
+        }
+        let mut dx = vec![0f32; planes * h * w];
+        dx.par_chunks_mut(h * w).zip(x.par_chunks(h * w).zip(g.par_chunks(oh * ow))).for_each(|(dx, (plane, g))| {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    dx[op.argmax(plane, w, oy, ox)] += g[oy * ow + ox];
+                }
+            }
+        });
+        Ok((CpuStorage::F32(dx), xl.shape().clone()))
+    }
+}
