@@ -61,6 +61,7 @@ impl Module for Conv2d {
             x.conv2d(&self.weight, c.padding, c.stride, c.dilation, c.groups)?
         };
         match &self.bias {
+            Some(b) if self.fast_path(x) && b.dtype() == DType::F32 => y.apply_op2(b, ChannelBiasOp),
             Some(b) => y.broadcast_add(&b.reshape((1, b.elem_count(), 1, 1))?),
             None => Ok(y),
         }
@@ -283,5 +284,54 @@ impl CustomOp1 for Col2ImOp {
     fn cpu_fwd(&self, cols: &CpuStorage, cl: &Layout) -> Result<(CpuStorage, Shape)> {
         let g = &self.0;
         Ok((CpuStorage::F32(col2im(&contiguous_f32(cols, cl)?, g)), Shape::from((g.n, g.c, g.h, g.w))))
+    }
+}
+
+/// `y (N, O, H, W) + b[o]` on every channel `o`; backward passes the gradient through and sums it per channel for
+/// `b` in one pass (Candle's `broadcast_add` backward reduces over three dimensions, several times slower).
+struct ChannelBiasOp;
+
+impl CustomOp2 for ChannelBiasOp {
+    fn name(&self) -> &'static str {
+        "channel-bias"
+    }
+
+    fn cpu_fwd(&self, y: &CpuStorage, yl: &Layout, b: &CpuStorage, bl: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (n, o, h, w) = yl.shape().dims4()?;
+        let (y, b) = (contiguous_f32(y, yl)?, contiguous_f32(b, bl)?);
+        if b.len() != o {
+            candle_core::bail!("conv2d: {o} output channels but {} biases", b.len())
+        }
+        let mut out = y.into_owned();
+        out.par_chunks_mut(h * w).enumerate().for_each(|(plane, values)| {
+            let bias = b[plane % o];
+            values.iter_mut().for_each(|v| *v += bias);
+        });
+        debug_assert_eq!(out.len(), n * o * h * w);
+        Ok((CpuStorage::F32(out), yl.shape().clone()))
+    }
+
+    fn bwd(&self, _y: &Tensor, b: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let db = if b.track_op() { Some(grad.apply_op1_no_bwd(&ChannelSumOp)?) } else { None };
+        Ok((Some(grad.clone()), db))
+    }
+}
+
+/// The sum of each channel of `(N, O, H, W)`, as `(O)`.
+struct ChannelSumOp;
+
+impl CustomOp1 for ChannelSumOp {
+    fn name(&self) -> &'static str {
+        "channel-sum"
+    }
+
+    fn cpu_fwd(&self, g: &CpuStorage, gl: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (n, o, h, w) = gl.shape().dims4()?;
+        let g = contiguous_f32(g, gl)?;
+        let sums: Vec<f32> = (0..o)
+            .into_par_iter()
+            .map(|c| (0..n).map(|img| g[(img * o + c) * h * w..][..h * w].iter().sum::<f32>()).sum())
+            .collect();
+        Ok((CpuStorage::F32(sums), Shape::from(o)))
     }
 }

@@ -45,13 +45,20 @@ pub(crate) fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout) -> Re
     }
 }
 
-fn map_pairs(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
+/// `f(a[i], b[i])` for every `i`, in chunks split over Candle's thread pool for large inputs (plain loops inside,
+/// which the compiler vectorises).
+pub(crate) fn map_pairs(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
+    const CHUNK: usize = 1 << 14;
     let mut out = vec![0f32; a.len()];
-    let fill = |(o, (x, y)): (&mut f32, (&f32, &f32))| *o = f(*x, *y);
+    let run = |(out, (a, b)): (&mut [f32], (&[f32], &[f32]))| {
+        for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+            *o = f(x, y);
+        }
+    };
     if a.len() >= PARALLEL_FROM {
-        out.par_iter_mut().zip(a.par_iter().zip(b.par_iter())).for_each(fill);
+        out.par_chunks_mut(CHUNK).zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK))).for_each(run);
     } else {
-        out.iter_mut().zip(a.iter().zip(b.iter())).for_each(fill);
+        run((&mut out, (a, b)));
     }
     out
 }
