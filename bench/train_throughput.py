@@ -64,7 +64,13 @@ def ops(steps):
     w2 = (torch.randn(64, 32, 3, 3) * 0.05).requires_grad_()
     x2 = torch.randn(64, 32, 14, 14, requires_grad=True)
     p = torch.randn(64, 32, 28, 28, requires_grad=True)
+    a = torch.randn(1024, 1024, requires_grad=True)
+    b = torch.randn(1024, 1024, requires_grad=True)
+    logits = torch.randn(1024, 10, requires_grad=True)
+    targets = torch.randint(0, 10, (1024,))
     cases = [
+        ("matmul 1024×1024 · 1024×1024", lambda: a @ b),
+        ("cross-entropy on 1024×10 logits", lambda: nn.functional.cross_entropy(logits, targets)),
         ("conv2d 32→64 on 14×14", lambda: nn.functional.conv2d(x2, w2, padding=1)),
         ("max_pool2d 2 on 32×28×28", lambda: nn.functional.max_pool2d(p, 2)),
         ("relu on 32×28×28", lambda: torch.relu(p)),

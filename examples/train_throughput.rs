@@ -90,6 +90,14 @@ fn ops(dev: &Device, steps: usize) -> Result<()> {
     let w2 = Var::from_tensor(&(randn((64, 32, 3, 3), dev)? * 0.05)?)?;
     let x2 = Var::from_tensor(&randn((64, 32, 14, 14), dev)?)?;
     let p = Var::from_tensor(&randn((64, 32, 28, 28), dev)?)?;
+    let a = Var::from_tensor(&randn((1024, 1024), dev)?)?;
+    let b = Var::from_tensor(&randn((1024, 1024), dev)?)?;
+    let logits = Var::from_tensor(&randn((1024, 10), dev)?)?;
+    let targets = randint(0, 10, 1024, dev)?;
+    let a = Var::from_tensor(&randn((1024, 1024), dev)?)?;
+    let b = Var::from_tensor(&randn((1024, 1024), dev)?)?;
+    let logits = Var::from_tensor(&randn((1024, 10), dev)?)?;
+    let targets = randint(0, 10, 1024, dev)?;
     let padded = nn::Conv2dConfig { padding: 1, ..Default::default() };
     let conv = nn::Conv2d::new(w2.as_tensor().clone(), None, padded);
     // The prelude's layers (what lessons use), then Candle's own ops on the same inputs, in the same run.
@@ -100,6 +108,8 @@ fn ops(dev: &Device, steps: usize) -> Result<()> {
         ("Candle conv2d 32→64 on 14×14", Box::new(|| x2.as_tensor().conv2d(w2.as_tensor(), 1, 1, 1, 1))),
         ("Candle max_pool2d 2 on 32×28×28", Box::new(|| p.as_tensor().max_pool2d(2))),
         ("Candle relu on 32×28×28", Box::new(|| p.as_tensor().relu())),
+        ("matmul 1024×1024 · 1024×1024", Box::new(|| a.as_tensor().matmul(b.as_tensor()))),
+        ("cross-entropy on 1024×10 logits", Box::new(|| loss::cross_entropy(logits.as_tensor(), &targets))),
     ];
     for (name, f) in cases {
         let (mut fwd, mut bwd) = (0.0, 0.0);

@@ -7,11 +7,16 @@
 
 use candlelit::prelude::*;
 
-/// `Σ y·r` for a fixed random `r`: a loss whose gradient with respect to `y` is `r`, so every output matters.
-fn weighted_sum(y: &Tensor, seed: u64) -> Result<Tensor> {
-    manual_seed(seed);
-    let r = randn(y.dims(), &Device::Cpu)?;
-    (y * r)?.sum_all()
+/// A fixed, irregular upstream gradient for `y`: `r[i] = sin(0.618·i)`. Not from the prelude's generator, which the
+/// tests of this file, running in parallel, would share.
+fn upstream(y: &Tensor) -> Result<Tensor> {
+    let r: Vec<f32> = (0..y.elem_count()).map(|i| (i as f32 * 0.618).sin()).collect();
+    Tensor::from_vec(r, y.shape(), &Device::Cpu)
+}
+
+/// `Σ y·r`: a loss whose gradient with respect to `y` is `r = upstream(y)`, so every output matters.
+fn weighted_sum(y: &Tensor) -> Result<Tensor> {
+    (y * upstream(y)?)?.sum_all()
 }
 
 fn assert_close(ours: &Tensor, reference: &Tensor, what: &str) -> Result<()> {
@@ -24,7 +29,7 @@ fn assert_close(ours: &Tensor, reference: &Tensor, what: &str) -> Result<()> {
 
 /// Gradients of `weighted_sum(f(vars))` for each var, by name.
 fn grads(vars: &[(&str, &Var)], y: &Tensor) -> Result<Vec<(String, Tensor)>> {
-    let store = weighted_sum(y, 99)?.backward()?;
+    let store = weighted_sum(y)?.backward()?;
     Ok(vars.iter().map(|(n, v)| (n.to_string(), store.get(v).expect("a gradient").clone())).collect())
 }
 
@@ -89,12 +94,6 @@ fn max_pool_grad_by_loops(x: &Tensor, dy: &Tensor, k: usize) -> Result<Tensor> {
         }
     }
     Tensor::from_vec(dx, x.shape(), &Device::Cpu)
-}
-
-/// The upstream gradient `weighted_sum` puts on `y`.
-fn upstream(y: &Tensor) -> Result<Tensor> {
-    manual_seed(99);
-    randn(y.dims(), &Device::Cpu)
 }
 
 #[test]
