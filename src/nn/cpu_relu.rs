@@ -3,10 +3,6 @@
 //! which made ReLU's backward 17× slower than PyTorch's in the Day 8 CNN (BENCHMARKS.md).
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor};
-use rayon::prelude::*;
-
-/// Work below this many elements stays on the calling thread.
-const PARALLEL_FROM: usize = 1 << 15;
 
 /// `max(x, 0)`, with the fast path on CPU `f32` and Candle's `relu` elsewhere.
 ///
@@ -45,22 +41,10 @@ pub(crate) fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout) -> Re
     }
 }
 
-/// `f(a[i], b[i])` for every `i`, in chunks split over Candle's thread pool for large inputs (plain loops inside,
-/// which the compiler vectorises).
-pub(crate) fn map_pairs(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
-    const CHUNK: usize = 1 << 14;
-    let mut out = vec![0f32; a.len()];
-    let run = |(out, (a, b)): (&mut [f32], (&[f32], &[f32]))| {
-        for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
-            *o = f(x, y);
-        }
-    };
-    if a.len() >= PARALLEL_FROM {
-        out.par_chunks_mut(CHUNK).zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK))).for_each(run);
-    } else {
-        run((&mut out, (a, b)));
-    }
-    out
+/// `f(a[i], b[i])` for every `i`: one sequential pass that the compiler vectorises. (Splitting it over threads,
+/// or zero-filling the output first, measured slower: the pass is limited by memory, not arithmetic.)
+pub(crate) fn map_pairs(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> Vec<f32> {
+    a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect()
 }
 
 struct ReluOp;
