@@ -81,6 +81,14 @@ const BN2_EVAL: [f32; 12] = [
     -4.78338331e-01,
 ];
 
+/// The prelude's generator is shared by the whole test process, and several tests here need the same draws from
+/// the same seed: they take turns instead of running side by side.
+static GENERATOR: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn take_turn() -> std::sync::MutexGuard<'static, ()> {
+    GENERATOR.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn assert_close(name: &str, got: &Tensor, expected: &[f32]) -> Result<()> {
     let got = got.flatten_all()?.to_vec1::<f32>()?;
     assert_eq!(got.len(), expected.len(), "{name}: number of values");
@@ -92,6 +100,7 @@ fn assert_close(name: &str, got: &Tensor, expected: &[f32]) -> Result<()> {
 
 #[test]
 fn batch_norm_1d_matches_pytorch_in_train_and_eval_mode() -> Result<()> {
+    let _turn = take_turn();
     let dev = Device::Cpu;
     let mut varmap = VarMap::new();
     let bn = nn::batch_norm1d(3, VarBuilder::from_varmap(&varmap, DType::F32, &dev).pp("bn"))?;
@@ -112,6 +121,7 @@ fn batch_norm_1d_matches_pytorch_in_train_and_eval_mode() -> Result<()> {
 
 #[test]
 fn batch_norm_2d_matches_pytorch_per_channel() -> Result<()> {
+    let _turn = take_turn();
     let dev = Device::Cpu;
     let varmap = VarMap::new();
     let bn = nn::batch_norm2d(2, VarBuilder::from_varmap(&varmap, DType::F32, &dev).pp("bn"))?;
@@ -125,6 +135,7 @@ fn batch_norm_2d_matches_pytorch_per_channel() -> Result<()> {
 
 #[test]
 fn batch_norm_explains_wrong_shapes_and_single_examples() -> Result<()> {
+    let _turn = take_turn();
     let dev = Device::Cpu;
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &dev);
@@ -141,6 +152,7 @@ fn batch_norm_explains_wrong_shapes_and_single_examples() -> Result<()> {
 
 #[test]
 fn dropout_drops_and_rescales_in_training_only_and_follows_the_seed() -> Result<()> {
+    let _turn = take_turn();
     let dev = Device::Cpu;
     let drop = nn::Dropout::new(0.3);
     let x = Tensor::ones((100, 100), DType::F32, &dev)?;
@@ -168,6 +180,7 @@ fn mlp(seed: u64) -> Result<Sequential> {
 
 #[test]
 fn sequential_switches_dropout_with_train_and_eval() -> Result<()> {
+    let _turn = take_turn();
     let model = mlp(0)?;
     let x = Tensor::ones((5, 4), DType::F32, &Device::Cpu)?;
     assert!(model.is_training(), "a new model trains, like PyTorch's");
@@ -184,6 +197,7 @@ fn sequential_switches_dropout_with_train_and_eval() -> Result<()> {
 
 #[test]
 fn the_same_seed_builds_the_same_model_with_pytorch_bounds() -> Result<()> {
+    let _turn = take_turn();
     let (a, b) = (mlp(5)?, mlp(5)?);
     for ((name, va), (_, vb)) in a.named_parameters().iter().zip(b.named_parameters()) {
         assert_eq!(va.flatten_all()?.to_vec1::<f32>()?, vb.flatten_all()?.to_vec1::<f32>()?, "{name}");
@@ -229,6 +243,7 @@ fn epoch(model: &Sequential, opt: &mut impl Optimizer, data: &[(Tensor, Tensor)]
 
 #[test]
 fn frozen_layers_stay_bit_identical_and_unfreezing_trains_them() -> Result<()> {
+    let _turn = take_turn();
     let data = batches()?;
     let mut model = mlp(1)?;
     model.freeze(&["fc1"])?;
@@ -257,6 +272,7 @@ fn frozen_layers_stay_bit_identical_and_unfreezing_trains_them() -> Result<()> {
 
 #[test]
 fn saved_weights_load_into_a_fresh_model_with_identical_outputs() -> Result<()> {
+    let _turn = take_turn();
     let dir = tempfile::tempdir().map_err(|e| candle::Error::Msg(e.to_string()))?;
     let path = dir.path().join("weights.safetensors");
     let data = batches()?;
@@ -285,6 +301,7 @@ fn saved_weights_load_into_a_fresh_model_with_identical_outputs() -> Result<()> 
 
 #[test]
 fn a_checkpoint_resumes_with_the_same_loss_curve() -> Result<()> {
+    let _turn = take_turn();
     let dir = tempfile::tempdir().map_err(|e| candle::Error::Msg(e.to_string()))?;
     let path = dir.path().join("ckpt.safetensors");
     let data = batches()?;
@@ -347,6 +364,7 @@ fn day8_cnn() -> Result<Sequential> {
 
 #[test]
 fn summary_of_the_day8_cnn_gives_every_shape_and_count() -> Result<()> {
+    let _turn = take_turn();
     let model = day8_cnn()?;
     let summary = model.summary(&[64, 1, 28, 28])?;
     let rows: Vec<(&str, &str, Vec<usize>, usize)> =
@@ -378,6 +396,7 @@ fn summary_of_the_day8_cnn_gives_every_shape_and_count() -> Result<()> {
 
 #[test]
 fn batch_norm_statistics_are_not_parameters_but_are_saved() -> Result<()> {
+    let _turn = take_turn();
     let model =
         Sequential::new(&Device::Cpu).add("fc", |vb| nn::linear(4, 6, vb))?.add("bn", |vb| nn::batch_norm1d(6, vb))?;
     assert_eq!(model.param_count(), 4 * 6 + 6 + 6 + 6, "weight and bias of bn count, running stats do not");
@@ -389,6 +408,7 @@ fn batch_norm_statistics_are_not_parameters_but_are_saved() -> Result<()> {
 
 #[test]
 fn rnn_steps_like_pytorch_and_reads_padded_batches_by_length() -> Result<()> {
+    let _turn = take_turn();
     let dev = Device::Cpu;
     manual_seed(8);
     let varmap = VarMap::new();
@@ -438,6 +458,7 @@ fn rnn_steps_like_pytorch_and_reads_padded_batches_by_length() -> Result<()> {
 
 #[test]
 fn a_padding_embedding_row_is_zero_and_gets_no_gradient() -> Result<()> {
+    let _turn = take_turn();
     let dev = Device::Cpu;
     let varmap = VarMap::new();
     let emb = nn::embedding_with_padding(6, 3, 0, VarBuilder::from_varmap(&varmap, DType::F32, &dev).pp("emb"))?;
@@ -458,6 +479,7 @@ fn a_padding_embedding_row_is_zero_and_gets_no_gradient() -> Result<()> {
 
 #[test]
 fn moving_a_model_keeps_its_weights_and_its_layers_use_them() -> Result<()> {
+    let _turn = take_turn();
     let mut model = mlp(12)?;
     model.eval();
     let x = Tensor::ones((2, 4), DType::F32, &Device::Cpu)?;
