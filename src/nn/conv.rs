@@ -246,14 +246,14 @@ impl CustomOp2 for Conv2dOp {
         let g = Geometry::new(x.shape(), k_h, k_w, self.padding, self.stride)?;
         let dy = grad.transpose(0, 1)?.contiguous()?.reshape((o, g.n * g.positions()))?;
         let dw = if w.track_op() {
-            let cols = x.apply_op1_no_bwd(&Im2ColOp(g))?;
+            let cols = x.apply_op1_no_bwd(&Patches::Gather(g))?;
             Some(dy.matmul(&cols.t()?)?.reshape(w.shape())?)
         } else {
             None
         };
         let dx = if x.track_op() {
             let dcols = w.reshape((o, g.patch_rows()))?.t()?.matmul(&dy)?;
-            Some(dcols.apply_op1_no_bwd(&Col2ImOp(g))?)
+            Some(dcols.apply_op1_no_bwd(&Patches::Scatter(g))?)
         } else {
             None
         };
@@ -261,29 +261,29 @@ impl CustomOp2 for Conv2dOp {
     }
 }
 
-struct Im2ColOp(Geometry);
-
-impl CustomOp1 for Im2ColOp {
-    fn name(&self) -> &'static str {
-        "im2col"
-    }
-
-    fn cpu_fwd(&self, x: &CpuStorage, xl: &Layout) -> Result<(CpuStorage, Shape)> {
-        let g = &self.0;
-        Ok((CpuStorage::F32(im2col(&contiguous_f32(x, xl)?, g)), Shape::from((g.patch_rows(), g.n * g.positions()))))
-    }
+/// Between an input `(N, C, H, W)` and its patch matrix `(C·kh·kw, N·L)`: [`im2col`] one way, [`col2im`] back.
+#[derive(Clone, Copy)]
+enum Patches {
+    Gather(Geometry),
+    Scatter(Geometry),
 }
 
-struct Col2ImOp(Geometry);
-
-impl CustomOp1 for Col2ImOp {
+impl CustomOp1 for Patches {
     fn name(&self) -> &'static str {
-        "col2im"
+        match self {
+            Patches::Gather(_) => "im2col",
+            Patches::Scatter(_) => "col2im",
+        }
     }
 
-    fn cpu_fwd(&self, cols: &CpuStorage, cl: &Layout) -> Result<(CpuStorage, Shape)> {
-        let g = &self.0;
-        Ok((CpuStorage::F32(col2im(&contiguous_f32(cols, cl)?, g)), Shape::from((g.n, g.c, g.h, g.w))))
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let values = contiguous_f32(storage, layout)?;
+        Ok(match self {
+            Patches::Gather(g) => {
+                (CpuStorage::F32(im2col(&values, g)), Shape::from((g.patch_rows(), g.n * g.positions())))
+            }
+            Patches::Scatter(g) => (CpuStorage::F32(col2im(&values, g)), Shape::from((g.n, g.c, g.h, g.w))),
+        })
     }
 }
 
