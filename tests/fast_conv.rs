@@ -105,6 +105,11 @@ fn conv2d_matches_candle_forward_and_backward() -> Result<()> {
         ((1, 2, 5, 5), 3, 5, 2, 1, false),
         ((2, 4, 6, 6), 5, 2, 0, 2, true),
         ((1, 3, 9, 4), 2, 3, 1, 3, false),
+        // 1×1 kernels: the image is its own patch matrix (stride 1), or every other pixel (stride 2).
+        ((2, 5, 6, 7), 3, 1, 0, 1, true),
+        ((2, 3, 5, 6), 4, 1, 0, 2, false),
+        // More images than threads, so several images share a thread's weight-gradient sum.
+        ((9, 3, 12, 11), 6, 3, 1, 1, true),
     ];
     for (case, &((n, c, h, w), o, k, padding, stride, bias)) in cases.iter().enumerate() {
         manual_seed(case as u64);
@@ -136,7 +141,10 @@ fn conv2d_matches_candle_forward_and_backward() -> Result<()> {
                 }
             }
             // Candle's backward cannot do this geometry (the stride does not divide the padded input).
-            Err(e) => assert!(stride > 1 && (h + 2 * padding - k) % stride != 0, "case {case}: Candle failed: {e}"),
+            Err(e) => assert!(
+                stride > 1 && ((h + 2 * padding - k) % stride != 0 || (w + 2 * padding - k) % stride != 0),
+                "case {case}: Candle failed: {e}"
+            ),
         }
     }
     Ok(())
@@ -174,6 +182,12 @@ fn max_pool_and_relu_match_candle_forward_and_backward() -> Result<()> {
         let g = grads(&[("x", &x)], &y)?;
         let expected = max_pool_grad_by_loops(x.as_tensor(), &upstream(&y)?, k)?;
         assert_close(&g[0].1, &expected, &format!("max-pool case {case}: gradient"))?;
+        // Whole numbers from -2 to 2: most windows hold ties, and the gradient goes to the first largest.
+        let ties = Var::from_tensor(&(x.as_tensor() * 1.2)?.round()?.clamp(-2f32, 2f32)?)?;
+        let y_ties = nn::MaxPool2d(k).forward(ties.as_tensor())?;
+        let expected_ties = max_pool_grad_by_loops(ties.as_tensor(), &upstream(&y_ties)?, k)?;
+        let g_ties = grads(&[("ties", &ties)], &y_ties)?;
+        assert_close(&g_ties[0].1, &expected_ties, &format!("max-pool case {case}: ties"))?;
         if h % k == 0 && w % k == 0 {
             // Candle's own gradient is the true one divided by k² (Candle 0.11): pinned, so an upgrade that fixes
             // it is noticed.

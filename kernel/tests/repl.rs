@@ -151,7 +151,8 @@ fn a_script_on_standard_input_runs_entry_by_entry_and_stops_at_the_first_error()
          let loader = DataLoader::new(data.test.clone().with_transform(ToTensor)).batch_size(500).num_workers(2);\n\
          let mut seen = 0usize;\nfor batch in &loader { let (x, y) = batch?; seen += y.dim(0)?; }\n\
          println!(\"seen {seen} of {}\", data.test.len());\n\
-         println!(\"threads={}\", std::env::var(\"RAYON_NUM_THREADS\").unwrap_or_default());\n",
+         println!(\"threads={}\", std::env::var(\"RAYON_NUM_THREADS\").unwrap_or_default());\n\
+         println!(\"spin={}\", std::env::var(\"CANDLE_BARRIER_POOL_SPIN_LIMIT\").unwrap_or_default());\n",
     );
     let stdout = String::from_utf8_lossy(&good.stdout);
     assert!(good.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&good.stderr));
@@ -162,6 +163,11 @@ fn a_script_on_standard_input_runs_entry_by_entry_and_stops_at_the_first_error()
     // The cell process gets its thread count once (Candle would re-count the cores on every operation).
     let threads = stdout.lines().find_map(|l| l.strip_prefix("threads=")).and_then(|n| n.trim().parse::<usize>().ok());
     assert!(threads.is_some_and(|n| n >= 1), "RAYON_NUM_THREADS in the cell process: {stdout}");
+    // ... and a short spin for Candle's element-wise pool, so it does not hold a core the next product needs.
+    assert!(
+        stdout.lines().any(|l| l.trim() == "spin=1000"),
+        "CANDLE_BARRIER_POOL_SPIN_LIMIT in the cell process: {stdout}"
+    );
 
     let bad = script(
         &dir,

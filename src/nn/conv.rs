@@ -1,17 +1,20 @@
 //! [`Conv2d`]: Candle's 2-D convolution layer, with a CPU `f32` path whose backward is as fast as its forward.
 //!
-//! Both ways are im2col plus one matrix product. Forward: the input's `k×k` patches become the columns of a
-//! matrix `cols (C·k·k, N·L)` (`L` output positions per image), and `W (O, C·k·k) · cols` is the output. Backward:
-//! `dW = dY · colsᵀ`, and `dX` is `Wᵀ · dY` folded back onto the input's pixels (col2im). Candle's backward runs a
-//! transposed convolution and a convolution with the batch as channels instead; in the Day 8 CNN that made
-//! conv2d's backward 6× slower than PyTorch's (BENCHMARKS.md). Off the CPU, for other dtypes, and with dilation or
-//! groups, the layer is Candle's exactly.
+//! Both ways are im2col plus matrix products, one image at a time, images spread over the threads. Forward: the
+//! image's `k×k` patches become the columns of `cols (C·k·k, L)` (`L` output positions), and `W (O, C·k·k) · cols`
+//! is that image's output, already in `(O, H, W)` order, plus the bias. Backward: `dW = Σ dY_i · cols_iᵀ` (each
+//! thread sums its own images) and `dX_i` is `Wᵀ · dY_i` folded back onto the image's pixels (col2im); the input's
+//! gradient is skipped when the input is data. One image's patch matrix fits in a core's cache (the Day 8 CNN's
+//! second convolution: 220 KiB, against 14 MiB for the whole batch's), and each product runs on one core without
+//! a thread split. Candle's backward runs a transposed convolution and a convolution with the batch as channels
+//! instead; in the Day 8 CNN that made conv2d's backward 6× slower than PyTorch's (BENCHMARKS.md). Off the CPU,
+//! for other dtypes, and with dilation or groups, the layer is Candle's exactly.
 
-use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Module, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Module, Result, Shape, Storage, Tensor};
 use candle_nn::{Conv2dConfig, VarBuilder};
 use rayon::prelude::*;
 
+use super::cpu_gemm::{MatRef, matmul_into};
 use super::cpu_relu::contiguous_f32;
 
 /// A 2-D convolution over `(N, C, H, W)` (`nn.Conv2d`); build it with [`conv2d`] or [`conv2d_no_bias`].
@@ -55,15 +58,18 @@ impl Conv2d {
 impl Module for Conv2d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let c = self.config;
-        let y = if self.fast_path(x) {
-            x.apply_op2(&self.weight, Conv2dOp { padding: c.padding, stride: c.stride })?
-        } else {
-            x.conv2d(&self.weight, c.padding, c.stride, c.dilation, c.groups)?
-        };
+        if !self.fast_path(x) {
+            let y = x.conv2d(&self.weight, c.padding, c.stride, c.dilation, c.groups)?;
+            return match &self.bias {
+                Some(b) => y.broadcast_add(&b.reshape((1, b.elem_count(), 1, 1))?),
+                None => Ok(y),
+            };
+        }
+        let op = Conv2dOp { padding: c.padding, stride: c.stride };
         match &self.bias {
-            Some(b) if self.fast_path(x) && b.dtype() == DType::F32 => y.apply_op2(b, ChannelBiasOp),
-            Some(b) => y.broadcast_add(&b.reshape((1, b.elem_count(), 1, 1))?),
-            None => Ok(y),
+            Some(b) if b.dtype() == DType::F32 && b.rank() == 1 => x.apply_op3(&self.weight, b, op),
+            Some(b) => x.apply_op2(&self.weight, op)?.broadcast_add(&b.reshape((1, b.elem_count(), 1, 1))?),
+            None => x.apply_op2(&self.weight, op),
         }
     }
 }
@@ -157,57 +163,246 @@ impl Geometry {
     }
 }
 
-/// The patch matrix `(C·kh·kw, N·L)` of `x (N, C, H, W)`, zeros where a window hangs over the padding.
-fn im2col(x: &[f32], g: &Geometry) -> Vec<f32> {
-    let (cols, l) = (g.n * g.positions(), g.positions());
-    let mut out = vec![0f32; g.patch_rows() * cols];
-    out.par_chunks_mut(cols).enumerate().for_each(|(row, out)| {
+impl Geometry {
+    /// Values of one input image, `C·H·W`.
+    fn image_len(&self) -> usize {
+        self.c * self.h * self.w
+    }
+
+    /// A 1×1 kernel with stride 1 and no padding: the image itself is its patch matrix.
+    fn pointwise(&self) -> bool {
+        self.k_h == 1 && self.k_w == 1 && self.stride == 1 && self.padding == 0
+    }
+
+    /// The output columns `ox` whose window column `kx` falls inside the image, and the first one's source column.
+    fn inside(&self, kx: usize) -> (std::ops::Range<usize>, usize) {
+        let first = (0..self.out_w).find(|&ox| self.source(ox, kx, self.w).is_some());
+        let last = (0..self.out_w).rev().find(|&ox| self.source(ox, kx, self.w).is_some());
+        match (first, last) {
+            (Some(first), Some(last)) => (first..last + 1, first * self.stride + kx - self.padding),
+            _ => (0..0, 0),
+        }
+    }
+}
+
+/// The patch matrix `(C·kh·kw, L)` of one image `(C, H, W)` into `cols`: row `(c, ky, kx)` holds, for every output
+/// position, the input value under that kernel tap, or 0 where the window hangs over the padding.
+fn im2col_image(x: &[f32], g: &Geometry, cols: &mut [f32]) {
+    let l = g.positions();
+    for (row, dst) in cols.chunks_exact_mut(l).enumerate() {
         let (ci, ky, kx) = (row / (g.k_h * g.k_w), row / g.k_w % g.k_h, row % g.k_w);
-        for img in 0..g.n {
-            let plane = &x[(img * g.c + ci) * g.h * g.w..][..g.h * g.w];
-            for oy in 0..g.out_h {
-                let Some(iy) = g.source(oy, ky, g.h) else { continue };
-                let dst = &mut out[img * l + oy * g.out_w..][..g.out_w];
-                for (ox, d) in dst.iter_mut().enumerate() {
-                    if let Some(ix) = g.source(ox, kx, g.w) {
-                        *d = plane[iy * g.w + ix];
-                    }
+        let plane = &x[ci * g.h * g.w..][..g.h * g.w];
+        let (inside, first_ix) = g.inside(kx);
+        for (oy, dst) in dst.chunks_exact_mut(g.out_w).enumerate() {
+            let Some(iy) = g.source(oy, ky, g.h) else {
+                dst.fill(0.0);
+                continue;
+            };
+            dst[..inside.start].fill(0.0);
+            dst[inside.end..].fill(0.0);
+            let src = &plane[iy * g.w + first_ix..];
+            if g.stride == 1 {
+                dst[inside.clone()].copy_from_slice(&src[..inside.len()]);
+            } else {
+                for (d, s) in dst[inside.clone()].iter_mut().zip(src.iter().step_by(g.stride)) {
+                    *d = *s;
                 }
             }
         }
-    });
-    out
+    }
 }
 
-/// The inverse gather of [`im2col`]: adds each column entry of `cols` back onto the input pixel it came from.
-fn col2im(cols: &[f32], g: &Geometry) -> Vec<f32> {
-    let (width, l) = (g.n * g.positions(), g.positions());
-    let mut dx = vec![0f32; g.n * g.c * g.h * g.w];
-    dx.par_chunks_mut(g.h * g.w).enumerate().for_each(|(plane_index, plane)| {
-        let (img, ci) = (plane_index / g.c, plane_index % g.c);
-        for ky in 0..g.k_h {
-            for kx in 0..g.k_w {
-                let row = &cols[((ci * g.k_h + ky) * g.k_w + kx) * width + img * l..][..l];
-                for oy in 0..g.out_h {
-                    let Some(iy) = g.source(oy, ky, g.h) else { continue };
-                    for ox in 0..g.out_w {
-                        if let Some(ix) = g.source(ox, kx, g.w) {
-                            plane[iy * g.w + ix] += row[oy * g.out_w + ox];
-                        }
-                    }
-                }
+/// The inverse of [`im2col_image`]: adds every entry of `cols` onto the input pixel it was read from, in `dx`.
+fn col2im_image(cols: &[f32], g: &Geometry, dx: &mut [f32]) {
+    let l = g.positions();
+    for (row, src) in cols.chunks_exact(l).enumerate() {
+        let (ci, ky, kx) = (row / (g.k_h * g.k_w), row / g.k_w % g.k_h, row % g.k_w);
+        let plane = &mut dx[ci * g.h * g.w..][..g.h * g.w];
+        let (inside, first_ix) = g.inside(kx);
+        for (oy, src) in src.chunks_exact(g.out_w).enumerate() {
+            let Some(iy) = g.source(oy, ky, g.h) else { continue };
+            let (src, dst) = (&src[inside.clone()], &mut plane[iy * g.w + first_ix..]);
+            if g.stride == 1 {
+                dst[..src.len()].iter_mut().zip(src).for_each(|(d, s)| *d += *s);
+            } else {
+                dst.iter_mut().step_by(g.stride).zip(src).for_each(|(d, s)| *d += *s);
             }
         }
-    });
-    dx
+    }
 }
 
-/// `x (N, C, H, W) ⋆ w (O, C, kh, kw)` with zero padding and a stride; dilation 1, one group.
+/// The convolution of a batch, image by image over the threads: `Y_i (O, L) = W (O, C·k·k) · cols_i`, plus the
+/// bias. One image's patch matrix fits in a core's cache, and each product runs on one thread.
+fn forward_cpu(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Geometry, o: usize) -> Result<Vec<f32>> {
+    let (rows, l) = (g.patch_rows(), g.positions());
+    let weights = MatRef::row_major(w, o, rows)?;
+    let mut out = vec![0f32; g.n * o * l];
+    out.par_chunks_mut(o * l).enumerate().try_for_each_init(
+        || vec![0f32; if g.pointwise() { 0 } else { rows * l }],
+        |cols, (img, y)| -> Result<()> {
+            let image = &x[img * g.image_len()..][..g.image_len()];
+            let patches = if g.pointwise() {
+                image
+            } else {
+                im2col_image(image, g, cols);
+                cols
+            };
+            matmul_into(y, weights, MatRef::row_major(patches, rows, l)?, false)?;
+            if let Some(bias) = bias {
+                for (plane, &b) in y.chunks_exact_mut(l).zip(bias) {
+                    plane.iter_mut().for_each(|v| *v += b);
+                }
+            }
+            Ok(())
+        },
+    )?;
+    Ok(out)
+}
+
+/// A gradient's values, when it was asked for.
+type MaybeValues = Option<Vec<f32>>;
+
+/// What one thread carries through the backward pass: its share of `dW`, and scratch for one image.
+struct BackwardScratch {
+    dw: Vec<f32>,
+    cols: Vec<f32>,
+    dcols: Vec<f32>,
+}
+
+/// The gradients of a convolution, image by image: `dW = Σ_i dY_i · cols_iᵀ` (each thread sums its images, then
+/// the threads' sums are added) and `dX_i = col2im(Wᵀ · dY_i)`. Each is computed only when asked for.
+fn backward_cpu(
+    x: &[f32],
+    w: &[f32],
+    dy: &[f32],
+    g: &Geometry,
+    o: usize,
+    need_dx: bool,
+    need_dw: bool,
+) -> Result<(MaybeValues, MaybeValues)> {
+    let (rows, l) = (g.patch_rows(), g.positions());
+    let weights_t = MatRef::transposed(w, rows, o)?;
+    let scratch = || BackwardScratch {
+        dw: vec![0f32; if need_dw { o * rows } else { 0 }],
+        cols: vec![0f32; if need_dw && !g.pointwise() { rows * l } else { 0 }],
+        dcols: vec![0f32; if need_dx && !g.pointwise() { rows * l } else { 0 }],
+    };
+    let image = |mut s: BackwardScratch, img: usize, dx: Option<&mut [f32]>| -> Result<BackwardScratch> {
+        let dy_image = MatRef::row_major(&dy[img * o * l..][..o * l], o, l)?;
+        if need_dw {
+            let image = &x[img * g.image_len()..][..g.image_len()];
+            let patches = if g.pointwise() {
+                image
+            } else {
+                im2col_image(image, g, &mut s.cols);
+                &s.cols
+            };
+            matmul_into(&mut s.dw, dy_image, MatRef::transposed(patches, l, rows)?, true)?;
+        }
+        if let Some(dx) = dx {
+            if g.pointwise() {
+                matmul_into(dx, weights_t, dy_image, false)?;
+            } else {
+                matmul_into(&mut s.dcols, weights_t, dy_image, false)?;
+                col2im_image(&s.dcols, g, dx);
+            }
+        }
+        Ok(s)
+    };
+    let add = |mut a: BackwardScratch, b: BackwardScratch| -> Result<BackwardScratch> {
+        a.dw.iter_mut().zip(&b.dw).for_each(|(a, b)| *a += b);
+        Ok(a)
+    };
+    let (dx, sums) = if need_dx {
+        let mut dx = vec![0f32; g.n * g.image_len()];
+        let sums = dx
+            .par_chunks_mut(g.image_len())
+            .enumerate()
+            .try_fold(scratch, |s, (img, dx)| image(s, img, Some(dx)))
+            .try_reduce(scratch, add)?;
+        (Some(dx), sums)
+    } else {
+        let sums = (0..g.n).into_par_iter().try_fold(scratch, |s, img| image(s, img, None)).try_reduce(scratch, add)?;
+        (None, sums)
+    };
+    Ok((dx, need_dw.then_some(sums.dw)))
+}
+
+/// The sum of each channel of `dy (N, O, L)`: the bias gradient.
+fn channel_sums(dy: &[f32], o: usize, l: usize) -> Vec<f32> {
+    let mut sums = vec![0f32; o];
+    for (plane, values) in dy.chunks_exact(l.max(1)).enumerate() {
+        sums[plane % o] += values.iter().sum::<f32>();
+    }
+    sums
+}
+
+/// The values of a CPU `f32` tensor, borrowed when contiguous, and a closure's result on them.
+fn with_values<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
+    let (storage, layout) = t.storage_and_layout();
+    let Storage::Cpu(cpu) = &*storage else {
+        candle_core::bail!("conv2d: the CPU path got a tensor on {:?}", t.device())
+    };
+    f(&contiguous_f32(cpu, layout)?)
+}
+
+/// `x (N, C, H, W) ⋆ w (O, C, kh, kw)` (plus a bias `(O)` as a [`CustomOp3`]) with zero padding and a stride;
+/// dilation 1, one group.
 #[derive(Clone, Copy)]
 struct Conv2dOp {
     padding: usize,
     stride: usize,
 }
+
+impl Conv2dOp {
+    fn geometry(&self, x: &Shape, w: &Shape) -> Result<(Geometry, usize)> {
+        let (o, c_w, k_h, k_w) = w.dims4()?;
+        let g = Geometry::new(x, k_h, k_w, self.padding, self.stride)?;
+        if c_w != g.c {
+            candle_core::bail!("conv2d: the input has {} channels but the kernel expects {c_w}", g.c)
+        }
+        Ok((g, o))
+    }
+
+    fn cpu_forward(
+        &self,
+        x: (&CpuStorage, &Layout),
+        w: (&CpuStorage, &Layout),
+        b: Option<(&CpuStorage, &Layout)>,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (g, o) = self.geometry(x.1.shape(), w.1.shape())?;
+        let bias = b.map(|(b, bl)| contiguous_f32(b, bl)).transpose()?;
+        if bias.as_ref().is_some_and(|b| b.len() != o) {
+            candle_core::bail!("conv2d: {o} output channels but a bias of {} values", bias.map_or(0, |b| b.len()))
+        }
+        let y = forward_cpu(&contiguous_f32(x.0, x.1)?, &contiguous_f32(w.0, w.1)?, bias.as_deref(), &g, o)?;
+        Ok((CpuStorage::F32(y), Shape::from((g.n, o, g.out_h, g.out_w))))
+    }
+
+    /// `(dx, dw, db)`, each only for a tracked argument.
+    fn gradients(&self, x: &Tensor, w: &Tensor, b: Option<&Tensor>, grad: &Tensor) -> Result<Gradients> {
+        let (g, o) = self.geometry(x.shape(), w.shape())?;
+        let (need_dx, need_dw) = (x.track_op(), w.track_op());
+        let (dx, dw, db) = with_values(x, |xv| {
+            with_values(w, |wv| {
+                with_values(grad, |dy| {
+                    let (dx, dw) = backward_cpu(xv, wv, dy, &g, o, need_dx, need_dw)?;
+                    let db = b.filter(|b| b.track_op()).map(|_| channel_sums(dy, o, g.positions()));
+                    Ok((dx, dw, db))
+                })
+            })
+        })?;
+        let dev = x.device();
+        Ok((
+            dx.map(|v| Tensor::from_vec(v, x.shape(), dev)).transpose()?,
+            dw.map(|v| Tensor::from_vec(v, w.shape(), dev)).transpose()?,
+            db.map(|v| Tensor::from_vec(v, o, dev)).transpose()?,
+        ))
+    }
+}
+
+/// Gradients of the input, the weight and the bias, each when it is tracked.
+type Gradients = (Option<Tensor>, Option<Tensor>, Option<Tensor>);
 
 impl CustomOp2 for Conv2dOp {
     fn name(&self) -> &'static str {
@@ -215,123 +410,33 @@ impl CustomOp2 for Conv2dOp {
     }
 
     fn cpu_fwd(&self, x: &CpuStorage, xl: &Layout, w: &CpuStorage, wl: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (o, c_w, k_h, k_w) = wl.shape().dims4()?;
-        let g = Geometry::new(xl.shape(), k_h, k_w, self.padding, self.stride)?;
-        if c_w != g.c {
-            candle_core::bail!("conv2d: the input has {} channels but the kernel expects {c_w}", g.c)
-        }
-        let cols = im2col(&contiguous_f32(x, xl)?, &g);
-        let (rows, width) = (g.patch_rows(), g.n * g.positions());
-        let w = CpuStorage::F32(contiguous_f32(w, wl)?.into_owned());
-        let product = w.matmul(
-            &CpuStorage::F32(cols),
-            (1, o, width, rows),
-            &Layout::contiguous((o, rows)),
-            &Layout::contiguous((rows, width)),
-        )?;
-        let CpuStorage::F32(product) = product else { candle_core::bail!("conv2d: the product is not f32") };
-        // (O, N·L) → (N, O, L)
-        let l = g.positions();
-        let mut out = vec![0f32; g.n * o * l];
-        out.par_chunks_mut(o * l).enumerate().for_each(|(img, out)| {
-            for (oc, dst) in out.chunks_mut(l).enumerate() {
-                dst.copy_from_slice(&product[oc * width + img * l..][..l]);
-            }
-        });
-        Ok((CpuStorage::F32(out), Shape::from((g.n, o, g.out_h, g.out_w))))
+        self.cpu_forward((x, xl), (w, wl), None)
     }
 
     fn bwd(&self, x: &Tensor, w: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let (o, _, k_h, k_w) = w.dims4()?;
-        let g = Geometry::new(x.shape(), k_h, k_w, self.padding, self.stride)?;
-        let dy = grad.transpose(0, 1)?.contiguous()?.reshape((o, g.n * g.positions()))?;
-        let dw = if w.track_op() {
-            let cols = x.apply_op1_no_bwd(&Patches::Gather(g))?;
-            Some(dy.matmul(&cols.t()?)?.reshape(w.shape())?)
-        } else {
-            None
-        };
-        let dx = if x.track_op() {
-            let dcols = w.reshape((o, g.patch_rows()))?.t()?.matmul(&dy)?;
-            Some(dcols.apply_op1_no_bwd(&Patches::Scatter(g))?)
-        } else {
-            None
-        };
+        let (dx, dw, _) = self.gradients(x, w, None, grad)?;
         Ok((dx, dw))
     }
 }
 
-/// Between an input `(N, C, H, W)` and its patch matrix `(C·kh·kw, N·L)`: [`im2col`] one way, [`col2im`] back.
-#[derive(Clone, Copy)]
-enum Patches {
-    Gather(Geometry),
-    Scatter(Geometry),
-}
-
-impl CustomOp1 for Patches {
+impl CustomOp3 for Conv2dOp {
     fn name(&self) -> &'static str {
-        match self {
-            Patches::Gather(_) => "im2col",
-            Patches::Scatter(_) => "col2im",
-        }
+        "conv2d-im2col-bias"
     }
 
-    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let values = contiguous_f32(storage, layout)?;
-        Ok(match self {
-            Patches::Gather(g) => {
-                (CpuStorage::F32(im2col(&values, g)), Shape::from((g.patch_rows(), g.n * g.positions())))
-            }
-            Patches::Scatter(g) => (CpuStorage::F32(col2im(&values, g)), Shape::from((g.n, g.c, g.h, g.w))),
-        })
-    }
-}
-
-/// `y (N, O, H, W) + b[o]` on every channel `o`; backward passes the gradient through and sums it per channel for
-/// `b` in one pass (Candle's `broadcast_add` backward reduces over three dimensions, several times slower).
-struct ChannelBiasOp;
-
-impl CustomOp2 for ChannelBiasOp {
-    fn name(&self) -> &'static str {
-        "channel-bias"
+    fn cpu_fwd(
+        &self,
+        x: &CpuStorage,
+        xl: &Layout,
+        w: &CpuStorage,
+        wl: &Layout,
+        b: &CpuStorage,
+        bl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        self.cpu_forward((x, xl), (w, wl), Some((b, bl)))
     }
 
-    fn cpu_fwd(&self, y: &CpuStorage, yl: &Layout, b: &CpuStorage, bl: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (n, o, h, w) = yl.shape().dims4()?;
-        let (y, b) = (contiguous_f32(y, yl)?, contiguous_f32(b, bl)?);
-        if b.len() != o {
-            candle_core::bail!("conv2d: {o} output channels but {} biases", b.len())
-        }
-        let mut out = y.into_owned();
-        out.par_chunks_mut(h * w).enumerate().for_each(|(plane, values)| {
-            let bias = b[plane % o];
-            values.iter_mut().for_each(|v| *v += bias);
-        });
-        debug_assert_eq!(out.len(), n * o * h * w);
-        Ok((CpuStorage::F32(out), yl.shape().clone()))
-    }
-
-    fn bwd(&self, _y: &Tensor, b: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let db = if b.track_op() { Some(grad.apply_op1_no_bwd(&ChannelSumOp)?) } else { None };
-        Ok((Some(grad.clone()), db))
-    }
-}
-
-/// The sum of each channel of `(N, O, H, W)`, as `(O)`.
-struct ChannelSumOp;
-
-impl CustomOp1 for ChannelSumOp {
-    fn name(&self) -> &'static str {
-        "channel-sum"
-    }
-
-    fn cpu_fwd(&self, g: &CpuStorage, gl: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (n, o, h, w) = gl.shape().dims4()?;
-        let g = contiguous_f32(g, gl)?;
-        let sums: Vec<f32> = (0..o)
-            .into_par_iter()
-            .map(|c| (0..n).map(|img| g[(img * o + c) * h * w..][..h * w].iter().sum::<f32>()).sum())
-            .collect();
-        Ok((CpuStorage::F32(sums), Shape::from(o)))
+    fn bwd(&self, x: &Tensor, w: &Tensor, b: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Gradients> {
+        self.gradients(x, w, Some(b), grad)
     }
 }

@@ -25,6 +25,17 @@ fn larger(a: f32, b: f32) -> f32 {
     if a > b || a.is_nan() { a } else { b }
 }
 
+/// Position of the first largest of four values, NaN counting as largest (the rule of [`MaxPoolOp::argmax`]).
+fn first_largest(v: [f32; 4]) -> usize {
+    let mut best = 0;
+    for i in 1..4 {
+        if v[i] > v[best] || v[i].is_nan() && !v[best].is_nan() {
+            best = i;
+        }
+    }
+    best
+}
+
 #[derive(Clone, Copy)]
 struct MaxPoolOp {
     kernel: usize,
@@ -115,6 +126,24 @@ impl candle_core::CustomOp2 for MaxPoolGradOp {
         }
         let mut dx = vec![0f32; planes * h * w];
         dx.par_chunks_mut(h * w).zip(x.par_chunks(h * w).zip(g.par_chunks(oh * ow))).for_each(|(dx, (plane, g))| {
+            if op.kernel == 2 && op.stride == 2 {
+                for (oy, g) in g.chunks_exact(ow).enumerate() {
+                    let rows = 2 * oy * w..(2 * oy + 2) * w;
+                    let (top, bottom) = plane[rows.clone()].split_at(w);
+                    let (dx_top, dx_bottom) = dx[rows].split_at_mut(w);
+                    for (ox, &g) in g.iter().enumerate() {
+                        let (l, r) = (2 * ox, 2 * ox + 1);
+                        // The window in the order `argmax` visits it; the first largest wins.
+                        match first_largest([top[l], top[r], bottom[l], bottom[r]]) {
+                            0 => dx_top[l] += g,
+                            1 => dx_top[r] += g,
+                            2 => dx_bottom[l] += g,
+                            _ => dx_bottom[r] += g,
+                        }
+                    }
+                }
+                return;
+            }
             for oy in 0..oh {
                 for ox in 0..ow {
                     dx[op.argmax(plane, w, oy, ox)] += g[oy * ow + ox];

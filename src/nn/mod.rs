@@ -26,6 +26,7 @@ pub use candle_nn::*;
 // variable (`candlelit::nn::model::Sequential`), and a private module in it would make the variable unstorable.
 
 pub mod conv;
+mod cpu_gemm;
 pub mod cpu_pool;
 pub mod cpu_relu;
 pub mod dropout;

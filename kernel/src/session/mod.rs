@@ -193,6 +193,9 @@ impl Options {
     }
 }
 
+/// Candle's setting for how long its element-wise pool spins before its workers sleep (see where it is set).
+const SPIN_LIMIT: &str = "CANDLE_BARRIER_POOL_SPIN_LIMIT";
+
 /// The line that sets up a (re)started evaluation process: interrupt flag and panic reporting (see
 /// `candlelit::cell::install`).
 const INSTALL_HOOKS: &str = "candlelit::cell::install()?;";
@@ -785,6 +788,13 @@ fn worker(dir: PathBuf, ready: Sender<Ready>, inbox: Receiver<Request>) {
         // formatting that file. Count once, here, with the same rule; a value the user set is kept.
         if std::env::var_os("RAYON_NUM_THREADS").is_none() {
             std::env::set_var("RAYON_NUM_THREADS", num_cpus::get_physical().max(1).to_string());
+        }
+        // Candle runs element-wise ops on a second pool whose workers spin for 25,000 pauses after each op before
+        // they sleep; the matrix products run on rayon's pool, so a product right after a large element-wise op
+        // had one core fewer than it thought (the batch-1024 MLP: 116k → 175k samples/s with a short spin on 2
+        // cores, BENCHMARKS.md). A value the user set is kept.
+        if std::env::var_os(SPIN_LIMIT).is_none() {
+            std::env::set_var(SPIN_LIMIT, "1000");
         }
     }
     let (mut context, outputs) = match evcxr::CommandContext::new() {
