@@ -62,7 +62,8 @@ impl CustomOp2 for ReluGradOp {
 
     fn cpu_fwd(&self, g: &CpuStorage, gl: &Layout, out: &CpuStorage, ol: &Layout) -> Result<(CpuStorage, Shape)> {
         let (g, out) = (contiguous_f32(g, gl)?, contiguous_f32(out, ol)?);
-        let dx = map_pairs(&g, &out, |g, o| if o > 0.0 { g } else { 0.0 });
+        // A mask, not a branch: on random activations a branch mispredicts half the time.
+        let dx = map_pairs(&g, &out, |g, o| f32::from_bits(g.to_bits() & 0u32.wrapping_sub(u32::from(o > 0.0))));
         Ok((CpuStorage::F32(dx), gl.shape().clone()))
     }
 }
