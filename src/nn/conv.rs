@@ -330,11 +330,25 @@ fn backward_cpu(
 
 /// The sum of each channel of `dy (N, O, L)`: the bias gradient.
 fn channel_sums(dy: &[f32], o: usize, l: usize) -> Vec<f32> {
-    let mut sums = vec![0f32; o];
-    for (plane, values) in dy.chunks_exact(l.max(1)).enumerate() {
-        sums[plane % o] += values.iter().sum::<f32>();
+    let add = |mut a: Vec<f32>, b: Vec<f32>| {
+        a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
+        a
+    };
+    dy.par_chunks(o * l.max(1))
+        .map(|image| image.chunks_exact(l.max(1)).map(lane_sum).collect::<Vec<f32>>())
+        .reduce(|| vec![0f32; o], add)
+}
+
+/// The sum of `values` in eight interleaved running sums, which the compiler can keep in one vector register (a
+/// single running sum is one dependent addition after another).
+fn lane_sum(values: &[f32]) -> f32 {
+    let mut lanes = [0f32; 8];
+    let chunks = values.chunks_exact(8);
+    let tail: f32 = chunks.remainder().iter().sum();
+    for chunk in chunks {
+        lanes.iter_mut().zip(chunk).for_each(|(lane, v)| *lane += v);
     }
-    sums
+    lanes.iter().sum::<f32>() + tail
 }
 
 /// The values of a CPU `f32` tensor, borrowed when contiguous, and a closure's result on them.
