@@ -236,16 +236,17 @@ fn col2im_image(cols: &[f32], g: &Geometry, dx: &mut [f32]) {
 fn forward_cpu(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Geometry, o: usize) -> Result<Vec<f32>> {
     let (rows, l) = (g.patch_rows(), g.positions());
     let weights = MatRef::row_major(w, o, rows)?;
+    let per = images_per_thread(g.n);
     let mut out = vec![0f32; g.n * o * l];
-    out.par_chunks_mut(o * l).enumerate().try_for_each_init(
-        || vec![0f32; if g.pointwise() { 0 } else { rows * l }],
-        |cols, (img, y)| -> Result<()> {
-            let image = &x[img * g.image_len()..][..g.image_len()];
+    out.par_chunks_mut(per * o * l).enumerate().try_for_each(|(group, out)| -> Result<()> {
+        let mut cols = vec![0f32; if g.pointwise() { 0 } else { rows * l }];
+        for (i, y) in out.chunks_exact_mut(o * l).enumerate() {
+            let image = &x[(group * per + i) * g.image_len()..][..g.image_len()];
             let patches = if g.pointwise() {
                 image
             } else {
-                im2col_image(image, g, cols);
-                cols
+                im2col_image(image, g, &mut cols);
+                &cols
             };
             matmul_into(y, weights, MatRef::row_major(patches, rows, l)?, false)?;
             if let Some(bias) = bias {
@@ -253,21 +254,20 @@ fn forward_cpu(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Geometry, o: usiz
                     plane.iter_mut().for_each(|v| *v += b);
                 }
             }
-            Ok(())
-        },
-    )?;
+        }
+        Ok(())
+    })?;
     Ok(out)
+}
+
+/// How many consecutive images each thread takes: the batch in one run per thread, so that each thread sets up
+/// its scratch buffers once (split finer, setting them up cost more than the products).
+fn images_per_thread(n: usize) -> usize {
+    n.div_ceil(rayon::current_num_threads().max(1)).max(1)
 }
 
 /// A gradient's values, when it was asked for.
 type MaybeValues = Option<Vec<f32>>;
-
-/// What one thread carries through the backward pass: its share of `dW`, and scratch for one image.
-struct BackwardScratch {
-    dw: Vec<f32>,
-    cols: Vec<f32>,
-    dcols: Vec<f32>,
-}
 
 /// The gradients of a convolution, image by image: `dW = Σ_i dY_i · cols_iᵀ` (each thread sums its images, then
 /// the threads' sums are added) and `dX_i = col2im(Wᵀ · dY_i)`. Each is computed only when asked for.
@@ -282,50 +282,52 @@ fn backward_cpu(
 ) -> Result<(MaybeValues, MaybeValues)> {
     let (rows, l) = (g.patch_rows(), g.positions());
     let weights_t = MatRef::transposed(w, rows, o)?;
-    let scratch = || BackwardScratch {
-        dw: vec![0f32; if need_dw { o * rows } else { 0 }],
-        cols: vec![0f32; if need_dw && !g.pointwise() { rows * l } else { 0 }],
-        dcols: vec![0f32; if need_dx && !g.pointwise() { rows * l } else { 0 }],
-    };
-    let image = |mut s: BackwardScratch, img: usize, dx: Option<&mut [f32]>| -> Result<BackwardScratch> {
-        let dy_image = MatRef::row_major(&dy[img * o * l..][..o * l], o, l)?;
-        if need_dw {
-            let image = &x[img * g.image_len()..][..g.image_len()];
-            let patches = if g.pointwise() {
-                image
-            } else {
-                im2col_image(image, g, &mut s.cols);
-                &s.cols
-            };
-            matmul_into(&mut s.dw, dy_image, MatRef::transposed(patches, l, rows)?, true)?;
-        }
-        if let Some(dx) = dx {
-            if g.pointwise() {
-                matmul_into(dx, weights_t, dy_image, false)?;
-            } else {
-                matmul_into(&mut s.dcols, weights_t, dy_image, false)?;
-                col2im_image(&s.dcols, g, dx);
+    let per = images_per_thread(g.n);
+    // One thread's run of images: its sum of `dW` over them, and (into `dx`) their input gradients.
+    let run = |group: usize, mut dx: Option<&mut [f32]>| -> Result<Vec<f32>> {
+        let mut dw = vec![0f32; if need_dw { o * rows } else { 0 }];
+        let mut cols = vec![0f32; if need_dw && !g.pointwise() { rows * l } else { 0 }];
+        let mut dcols = vec![0f32; if need_dx && !g.pointwise() { rows * l } else { 0 }];
+        for img in group * per..g.n.min((group + 1) * per) {
+            let dy_image = MatRef::row_major(&dy[img * o * l..][..o * l], o, l)?;
+            if need_dw {
+                let image = &x[img * g.image_len()..][..g.image_len()];
+                let patches = if g.pointwise() {
+                    image
+                } else {
+                    im2col_image(image, g, &mut cols);
+                    &cols
+                };
+                matmul_into(&mut dw, dy_image, MatRef::transposed(patches, l, rows)?, true)?;
+            }
+            if let Some(dx) = dx.as_deref_mut() {
+                let dx = &mut dx[(img - group * per) * g.image_len()..][..g.image_len()];
+                if g.pointwise() {
+                    matmul_into(dx, weights_t, dy_image, false)?;
+                } else {
+                    matmul_into(&mut dcols, weights_t, dy_image, false)?;
+                    col2im_image(&dcols, g, dx);
+                }
             }
         }
-        Ok(s)
+        Ok(dw)
     };
-    let add = |mut a: BackwardScratch, b: BackwardScratch| -> Result<BackwardScratch> {
-        a.dw.iter_mut().zip(&b.dw).for_each(|(a, b)| *a += b);
-        Ok(a)
-    };
-    let (dx, sums) = if need_dx {
+    let (dx, partial_sums) = if need_dx {
         let mut dx = vec![0f32; g.n * g.image_len()];
-        let sums = dx
-            .par_chunks_mut(g.image_len())
-            .enumerate()
-            .try_fold(scratch, |s, (img, dx)| image(s, img, Some(dx)))
-            .try_reduce(scratch, add)?;
+        let sums = dx.par_chunks_mut(per * g.image_len()).enumerate().map(|(group, dx)| run(group, Some(dx)));
+        let sums = sums.collect::<Result<Vec<_>>>()?;
         (Some(dx), sums)
     } else {
-        let sums = (0..g.n).into_par_iter().try_fold(scratch, |s, img| image(s, img, None)).try_reduce(scratch, add)?;
-        (None, sums)
+        let groups = g.n.div_ceil(per);
+        (None, (0..groups).into_par_iter().map(|group| run(group, None)).collect::<Result<Vec<_>>>()?)
     };
-    Ok((dx, need_dw.then_some(sums.dw)))
+    let dw = need_dw.then(|| {
+        partial_sums.into_iter().reduce(|mut a, b| {
+            a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
+            a
+        })
+    });
+    Ok((dx, dw.flatten()))
 }
 
 /// The sum of each channel of `dy (N, O, L)`: the bias gradient.
