@@ -35,8 +35,11 @@ fn run(
 fn prelude_linear_matches_candle_linear_forward_and_backward() -> Result<()> {
     manual_seed(11);
     let cpu = Device::Cpu;
-    let cases: [(&[usize], usize, bool, DType); 7] = [
+    let cases: [(&[usize], usize, bool, DType); 9] = [
         (&[64, 784], 128, true, DType::F32),
+        // Large enough that every product is split over the threads (several per WORK_PER_THREAD of 2^23).
+        (&[300, 784], 130, true, DType::F32),
+        (&[601, 300], 129, true, DType::F64),
         (&[1, 5], 3, true, DType::F32),
         (&[7, 13], 9, false, DType::F32),
         (&[3, 4, 10], 6, true, DType::F32),

@@ -3,10 +3,12 @@
 //! Candle's own `Linear` computes `x.matmul(&w.t())` and adds the bias; in the backward pass a matrix product
 //! always produces the gradient of *both* of its sides, so the first layer of every network also computes a
 //! gradient for its input batch, which is data and needs none. For the lessons' MLP that is the single largest
-//! product of the whole backward pass. This layer runs the same forward (Candle's GEMM, then the bias) as one
+//! product of the whole backward pass. This layer runs the same forward (the GEMM Candle uses, then the bias) as one
 //! custom op whose backward produces only the gradients that flow somewhere: the weight's, the bias's, and the
-//! input's only when the input is itself tracked. Off the CPU, or for dtypes other than `f32`/`f64`, it is
-//! Candle's layer exactly.
+//! input's only when the input is itself tracked. Its products run on as many threads as their size calls for
+//! (Candle splits every product over all its threads; the batch-64 MLP ran slower on two than on one), and the
+//! bias gradient is one pass over the rows. Off the CPU, or for dtypes other than `f32`/`f64`, it is Candle's
+//! layer exactly.
 //!
 //! Weights, names in a `VarBuilder`, initialisation and results are those of `candle_nn::linear`, so checkpoints
 //! and code written for Candle's layer work unchanged.
@@ -23,8 +25,9 @@
 //! # Ok(()) }
 //! ```
 
-use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Module, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Module, Result, Shape, Storage, Tensor, WithDType};
+
+use super::cpu_gemm::{Element, MatRef, matmul_sized};
 
 /// A fully connected layer: `y = x·Wᵀ + b`, with `W` of shape `(out, in)` as in PyTorch and Candle.
 #[derive(Clone, Debug)]
@@ -99,43 +102,140 @@ pub fn linear_b(in_dim: usize, out_dim: usize, bias: bool, vb: candle_nn::VarBui
     Ok(Linear { inner })
 }
 
-/// `x (n, k) · wᵀ` with `w (o, k)`: Candle's CPU GEMM on the transposed view of `w`, no copy.
-fn product(x: &CpuStorage, xl: &Layout, w: &CpuStorage, wl: &Layout) -> Result<(CpuStorage, usize, usize)> {
-    let (n, k) = xl.shape().dims2()?;
-    let (o, k_w) = wl.shape().dims2()?;
+/// The element types of the fused path, and how they sit in Candle's CPU storage.
+trait Float: Element + std::ops::AddAssign {
+    /// The values of `storage` under a contiguous `layout`.
+    fn values<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [Self]>;
+    /// Values as CPU storage.
+    fn storage(values: Vec<Self>) -> CpuStorage;
+}
+
+/// The contiguous values of `data` under `layout`.
+fn contiguous<'a, T>(data: &'a [T], layout: &Layout) -> Result<&'a [T]> {
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&data[start..end]),
+        None => candle_core::bail!("linear: the fused CPU path needs contiguous tensors"),
+    }
+}
+
+impl Float for f32 {
+    fn values<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [Self]> {
+        match storage {
+            CpuStorage::F32(data) => contiguous(data, layout),
+            _ => candle_core::bail!("linear: expected f32 values"),
+        }
+    }
+
+    fn storage(values: Vec<Self>) -> CpuStorage {
+        CpuStorage::F32(values)
+    }
+}
+
+impl Float for f64 {
+    fn values<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [Self]> {
+        match storage {
+            CpuStorage::F64(data) => contiguous(data, layout),
+            _ => candle_core::bail!("linear: expected f64 values"),
+        }
+    }
+
+    fn storage(values: Vec<Self>) -> CpuStorage {
+        CpuStorage::F64(values)
+    }
+}
+
+/// `x (n, k) · wᵀ (+ b)` with `w (o, k)`: one product on the transposed view of `w` (no copy), then the bias.
+fn forward<T: Float>(
+    x: (&CpuStorage, &Layout),
+    w: (&CpuStorage, &Layout),
+    b: Option<(&CpuStorage, &Layout)>,
+) -> Result<(CpuStorage, Shape)> {
+    let (n, k) = x.1.shape().dims2()?;
+    let (o, k_w) = w.1.shape().dims2()?;
     if k != k_w {
         candle_core::bail!("linear: the input has {k} features but the layer expects {k_w}");
     }
-    let y = x.matmul(w, (1, n, o, k), xl, &wl.transpose(0, 1)?)?;
-    Ok((y, n, o))
-}
-
-/// Adds the bias to every row of `y` (`o` columns), in place.
-fn add_bias(y: &mut CpuStorage, b: &CpuStorage, bl: &Layout, o: usize) -> Result<()> {
-    let Some((start, end)) = bl.contiguous_offsets() else {
-        candle_core::bail!("linear: the bias must be contiguous");
-    };
-    match (y, b) {
-        (CpuStorage::F32(y), CpuStorage::F32(b)) => add_rows(y, &b[start..end], o),
-        (CpuStorage::F64(y), CpuStorage::F64(b)) => add_rows(y, &b[start..end], o),
-        _ => candle_core::bail!("linear: the fused CPU path supports f32 and f64 with one dtype throughout"),
-    }
-    Ok(())
-}
-
-fn add_rows<T: Copy + std::ops::AddAssign>(y: &mut [T], b: &[T], o: usize) {
-    for row in y.chunks_exact_mut(o.max(1)) {
-        for (v, &bias) in row.iter_mut().zip(b) {
-            *v += bias;
+    let (xv, wv) = (T::values(x.0, x.1)?, T::values(w.0, w.1)?);
+    let mut y = vec![T::ZERO; n * o];
+    matmul_sized(&mut y, MatRef::row_major(xv, n, k)?, MatRef::transposed(wv, k, o)?, false)?;
+    if let Some((b, bl)) = b {
+        let b = T::values(b, bl)?;
+        if b.len() != o {
+            candle_core::bail!("linear: {o} outputs but a bias of {} values", b.len());
+        }
+        for row in y.chunks_exact_mut(o.max(1)) {
+            row.iter_mut().zip(b).for_each(|(v, &bias)| *v += bias);
         }
     }
+    Ok((T::storage(y), Shape::from((n, o))))
 }
 
-/// The gradients of `x·wᵀ (+ b)` that are needed: `dx = g·w` only when `x` is tracked, `dw = gᵀ·x`, `db = Σ g`.
-fn gradients(x: &Tensor, w: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
-    let dx = if x.track_op() { Some(grad.matmul(w)?) } else { None };
-    let dw = if w.track_op() { Some(grad.t()?.matmul(x)?) } else { None };
-    Ok((dx, dw))
+/// The gradients of `x·wᵀ (+ b)` that are needed: `dx = g·w` only when `x` is tracked, `dw = gᵀ·x`, `db = Σ g`
+/// over the rows. Each product gets the threads its size calls for.
+fn gradients(x: &Tensor, w: &Tensor, b: Option<&Tensor>, grad: &Tensor) -> Result<Gradients> {
+    let grad = grad.contiguous()?;
+    match x.dtype() {
+        DType::F32 => gradients_of::<f32>(x, w, b, &grad),
+        DType::F64 => gradients_of::<f64>(x, w, b, &grad),
+        other => candle_core::bail!("linear: the fused CPU path does not take {other:?}"),
+    }
+}
+
+/// Gradients of the input, the weight and the bias, each when it is tracked.
+type Gradients = (Option<Tensor>, Option<Tensor>, Option<Tensor>);
+
+fn gradients_of<T: Float + WithDType>(x: &Tensor, w: &Tensor, b: Option<&Tensor>, g: &Tensor) -> Result<Gradients> {
+    let ((n, k), (o, _)) = (x.dims2()?, w.dims2()?);
+    let (xs, xl) = x.storage_and_layout();
+    let (ws, wl) = w.storage_and_layout();
+    let (gs, gl) = g.storage_and_layout();
+    let (Storage::Cpu(xs), Storage::Cpu(ws), Storage::Cpu(gs)) = (&*xs, &*ws, &*gs) else {
+        candle_core::bail!("linear: the fused CPU path got a tensor off the CPU")
+    };
+    let (xv, wv, gv) = (T::values(xs, xl)?, T::values(ws, wl)?, T::values(gs, gl)?);
+    let dev = x.device();
+    let dx = if x.track_op() {
+        let mut dx = vec![T::ZERO; n * k];
+        matmul_sized(&mut dx, MatRef::row_major(gv, n, o)?, MatRef::row_major(wv, o, k)?, false)?;
+        Some(Tensor::from_vec(dx, (n, k), dev)?)
+    } else {
+        None
+    };
+    let dw = if w.track_op() {
+        let mut dw = vec![T::ZERO; o * k];
+        matmul_sized(&mut dw, MatRef::transposed(gv, o, n)?, MatRef::row_major(xv, n, k)?, false)?;
+        Some(Tensor::from_vec(dw, (o, k), dev)?)
+    } else {
+        None
+    };
+    let db = match b {
+        Some(b) if b.track_op() => Some(Tensor::from_vec(column_sums(gv, o), o, dev)?),
+        _ => None,
+    };
+    Ok((dx, dw, db))
+}
+
+/// The sums of the columns of `g (n, o)`: the bias gradient in one pass over the rows. (Candle's `sum(0)` walks
+/// the column-strided view element by element: 0.75 ms for a `1024×128` gradient, 25× this.)
+fn column_sums<T: Float>(g: &[T], o: usize) -> Vec<T> {
+    let mut sums = vec![T::ZERO; o];
+    for row in g.chunks_exact(o.max(1)) {
+        for (s, &v) in sums.iter_mut().zip(row) {
+            *s += v;
+        }
+    }
+    sums
+}
+
+/// Runs `f::<f32>` or `f::<f64>` by the dtype of `storage`.
+macro_rules! by_dtype {
+    ($storage:expr, $f:ident ( $($arg:expr),* )) => {
+        match $storage {
+            CpuStorage::F32(_) => $f::<f32>($($arg),*),
+            CpuStorage::F64(_) => $f::<f64>($($arg),*),
+            _ => candle_core::bail!("linear: the fused CPU path supports f32 and f64"),
+        }
+    };
 }
 
 struct LinearOp;
@@ -154,56 +254,12 @@ impl CustomOp3 for LinearOp {
         b: &CpuStorage,
         bl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (mut y, n, o) = product(x, xl, w, wl)?;
-        add_bias(&mut y, b, bl, o)?;
-        Ok((y, Shape::from((n, o))))
+        by_dtype!(x, forward((x, xl), (w, wl), Some((b, bl))))
     }
 
-    fn bwd(
-        &self,
-        x: &Tensor,
-        w: &Tensor,
-        b: &Tensor,
-        _res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (dx, dw) = gradients(x, w, grad)?;
-        let db = if b.track_op() { Some(grad.contiguous()?.apply_op1_no_bwd(&ColumnSums)?) } else { None };
-        Ok((dx, dw, db))
+    fn bwd(&self, x: &Tensor, w: &Tensor, b: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Gradients> {
+        gradients(x, w, Some(b), grad)
     }
-}
-
-/// The sums of the columns of `(n, o)`, as `(o)`: the bias gradient in one pass over the rows. (Candle's
-/// `sum(0)` walks the column-strided view element by element: 0.75 ms for a `1024×128` gradient, 25× this.)
-struct ColumnSums;
-
-impl CustomOp1 for ColumnSums {
-    fn name(&self) -> &'static str {
-        "column-sums"
-    }
-
-    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (_, o) = layout.shape().dims2()?;
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("linear: the output gradient must be contiguous");
-        };
-        let sums = match storage {
-            CpuStorage::F32(g) => CpuStorage::F32(column_sums(&g[start..end], o)),
-            CpuStorage::F64(g) => CpuStorage::F64(column_sums(&g[start..end], o)),
-            _ => candle_core::bail!("linear: the fused CPU path supports f32 and f64"),
-        };
-        Ok((sums, Shape::from(o)))
-    }
-}
-
-fn column_sums<T: Copy + Default + std::ops::AddAssign>(g: &[T], o: usize) -> Vec<T> {
-    let mut sums = vec![T::default(); o];
-    for row in g.chunks_exact(o.max(1)) {
-        for (s, &v) in sums.iter_mut().zip(row) {
-            *s += v;
-        }
-    }
-    sums
 }
 
 struct LinearNoBiasOp;
@@ -214,11 +270,11 @@ impl CustomOp2 for LinearNoBiasOp {
     }
 
     fn cpu_fwd(&self, x: &CpuStorage, xl: &Layout, w: &CpuStorage, wl: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (y, n, o) = product(x, xl, w, wl)?;
-        Ok((y, Shape::from((n, o))))
+        by_dtype!(x, forward((x, xl), (w, wl), None))
     }
 
     fn bwd(&self, x: &Tensor, w: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        gradients(x, w, grad)
+        let (dx, dw, _) = gradients(x, w, None, grad)?;
+        Ok((dx, dw))
     }
 }
