@@ -127,7 +127,7 @@ fn product<T: Element>(dst: &mut [T], a: MatRef<T>, b: MatRef<T>, accumulate: bo
             b.data.as_ptr(),
             stride(b.col_stride),
             stride(b.row_stride),
-            T::ONE,
+            if accumulate { T::ONE } else { T::ZERO },
             T::ONE,
             false,
             false,
