@@ -72,6 +72,53 @@ pub fn cuda_available() -> bool {
     cfg!(feature = "cuda") && cuda(0).is_ok()
 }
 
+/// Runs one small example of every kind of GPU kernel the lessons use — fills, element-wise maths, reductions,
+/// casts, indexing, `where`, sorting, convolutions and pooling, forward and backward — so that the CUDA driver
+/// compiles Candle's kernels now and keeps them in its cache (`~/.nv/ComputeCache`). Candle ships its kernels as
+/// PTX, which the driver compiles on first use: about 20 s on an H100 for a first training step in a fresh
+/// process (../shared/notes/cuda.md). `candlelit install` calls this once, so a learner's first cell is quick.
+/// On the CPU it does nothing.
+///
+/// ```
+/// use candlelit::prelude::*;
+/// candlelit::device::prepare_kernels(&Device::Cpu).unwrap(); // nothing to prepare on the CPU
+/// ```
+///
+/// # Errors
+/// When an operation fails on the device.
+pub fn prepare_kernels(device: &Device) -> Result<()> {
+    if device.is_cpu() {
+        return Ok(());
+    }
+    use candle_core::{D, DType, Tensor, Var};
+    let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (2, 3, 8, 8), device)?)?;
+    let w = Var::from_tensor(&Tensor::randn(0f32, 0.1, (4, 3, 3, 3), device)?)?;
+    // conv (forward and the transposed convolution of its backward), pooling, unary, affine, reduce, indexing.
+    let y = x.as_tensor().conv2d(w.as_tensor(), 1, 1, 1, 1)?.relu()?.max_pool2d(2)?.avg_pool2d(2)?;
+    let logits = (y.flatten_from(1)?.affine(2.0, 0.5)? + 1.0)?;
+    let targets = Tensor::new(&[1u32, 0], device)?;
+    let log_p = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
+    let loss = log_p.gather(&targets.unsqueeze(1)?, 1)?.neg()?.mean_all()?;
+    loss.backward()?;
+    // The rest of what lessons reach for: casts, comparisons and `where`, sorting, element-wise functions,
+    // index_select (embeddings), cumulative sums, upsampling.
+    let v = Tensor::arange(0f32, 16.0, device)?.reshape((4, 4))?;
+    let mask = v.ge(5.0)?;
+    let chosen = mask.where_cond(&v, &v.zeros_like()?)?;
+    let sorted = v.arg_sort_last_dim(false)?;
+    let picked = v.index_select(&sorted.get(0)?, 1)?;
+    let maths = (v.exp()? + v.tanh()? + v.sqrt()? + v.sin()? + (v.abs()? + 1.0)?.log()?)?;
+    let ints = v.to_dtype(DType::U32)?.to_dtype(DType::F64)?.to_dtype(DType::F32)?;
+    let ups = v.unsqueeze(0)?.unsqueeze(0)?.upsample_nearest2d(8, 8)?;
+    let total = (chosen.sum_all()?
+        + picked.sum_all()?
+        + maths.max_keepdim(1)?.sum_all()?
+        + ints.cumsum(1)?.sum_all()?
+        + ups.argmax_keepdim(3)?.to_dtype(DType::F32)?.sum_all()?)?;
+    total.to_scalar::<f32>()?;
+    device.synchronize()
+}
+
 /// A short name for a device as learners see it: `cpu`, `cuda:0`, `metal:0`.
 pub fn device_name(device: &Device) -> String {
     location_name(&device.location())

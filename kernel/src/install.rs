@@ -118,6 +118,11 @@ fn logo_png(size: u32) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
+/// The cell `warm` runs: the prelude's first use, and on a GPU every kind of kernel the lessons use, which the
+/// CUDA driver compiles on first use and then keeps in its cache (`candlelit::device::prepare_kernels`).
+const WARM_CELL: &str = "let dev = device()?;\nlet warm = Tensor::ones((2, 2), DType::F32, &dev)?;\n\
+                         candlelit::device::prepare_kernels(&dev)?;\nwarm.matmul(&warm)?.sum_all()?.to_scalar::<f32>()?";
+
 /// Compiles Candle and the prelude into the cache and runs one tensor cell, with a progress bar.
 ///
 /// # Errors
@@ -129,6 +134,9 @@ pub fn warm() -> Result<(), String> {
     let lockfile = if lockfile.exists() { lockfile } else { options.prelude.join("Cargo.lock") };
     let expected = count_packages(&lockfile).max(1);
     println!("Warming the compile cache in {} (first time: several minutes).", root.display());
+    if cfg!(feature = "cuda") {
+        println!("With a GPU, its kernels are compiled too, once (about half a minute), so lessons start at once.");
+    }
     let started = Instant::now();
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let progress = {
@@ -162,14 +170,11 @@ pub fn warm() -> Result<(), String> {
     download_dependencies(&options.prelude);
     let result = Session::start(options).and_then(|mut session| {
         let mut problem = None;
-        let ok = session.execute(
-            "let dev = device()?;\nlet warm = Tensor::ones((2, 2), DType::F32, &dev)?;\nwarm.matmul(&warm)?.sum_all()?.to_scalar::<f32>()?",
-            &mut |out| {
-                if let crate::session::Output::Error(e) = out {
-                    problem = Some(e.to_text());
-                }
-            },
-        );
+        let ok = session.execute(WARM_CELL, &mut |out| {
+            if let crate::session::Output::Error(e) = out {
+                problem = Some(e.to_text());
+            }
+        });
         if ok { Ok(()) } else { Err(problem.unwrap_or_else(|| "the warm-up cell failed".into())) }
     });
     done.store(true, std::sync::atomic::Ordering::SeqCst);
