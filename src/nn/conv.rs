@@ -161,9 +161,7 @@ impl Geometry {
     fn source(&self, o: usize, k: usize, size: usize) -> Option<usize> {
         (o * self.stride + k).checked_sub(self.padding).filter(|&i| i < size)
     }
-}
 
-impl Geometry {
     /// Values of one input image, `C·H·W`.
     fn image_len(&self) -> usize {
         self.c * self.h * self.w
