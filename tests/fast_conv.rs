@@ -205,3 +205,15 @@ fn max_pool_and_relu_match_candle_forward_and_backward() -> Result<()> {
     }
     Ok(())
 }
+
+/// A tensor large enough (320,000 values) that ReLU splits its passes over the threads: the same values and
+/// gradients as Candle's.
+#[test]
+fn relu_on_a_large_tensor_matches_candle() -> Result<()> {
+    let values: Vec<f32> = (0..4 * 8 * 100 * 100).map(|i| (i as f32 * 0.37).sin()).collect();
+    let x = Var::from_tensor(&Tensor::from_vec(values, (4, 8, 100, 100), &Device::Cpu)?)?;
+    let (y, y_ref) = (nn::Relu.forward(x.as_tensor())?, x.as_tensor().relu()?);
+    assert_close(&y, &y_ref, "large relu")?;
+    let (g, g_ref) = (grads(&[("x", &x)], &y)?, grads(&[("x", &x)], &y_ref)?);
+    assert_close(&g[0].1, &g_ref[0].1, "large relu: gradient")
+}

@@ -4,6 +4,7 @@
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
 
 /// `max(x, 0)`, with the fast path on CPU `f32` and Candle's `relu` elsewhere.
 ///
@@ -28,9 +29,14 @@ pub(crate) fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout) -> Re
     }
 }
 
-/// `f(a[i], b[i])` for every `i`: one sequential pass that the compiler vectorises. (Splitting it over threads,
-/// or zero-filling the output first, measured slower: the pass is limited by memory, not arithmetic.)
-pub(crate) fn map_pairs(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> Vec<f32> {
+/// `f(a[i], b[i])` for every `i`, in a pass the compiler vectorises: sequential below 2^18 values, and above that
+/// split over the threads in runs of 2^16 written straight into the result (a CNN's first ReLU, 1.6 M values:
+/// the Day 8 CNN's step 11% faster than sequential on 2 cores; splitting small tensors, or zero-filling the
+/// result first, measured slower).
+pub(crate) fn map_pairs(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
+    if a.len() >= 1 << 18 {
+        return a.par_iter().zip(b.par_iter()).with_min_len(1 << 16).map(|(&x, &y)| f(x, y)).collect();
+    }
     a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect()
 }
 
