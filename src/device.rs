@@ -81,7 +81,9 @@ pub fn cuda_available() -> bool {
 ///
 /// ```
 /// use candlelit::prelude::*;
-/// candlelit::device::prepare_kernels(&Device::Cpu).unwrap(); // nothing to prepare on the CPU
+/// # fn main() -> Result<()> {
+/// candlelit::device::prepare_kernels(&Device::Cpu)?; // nothing to prepare on the CPU
+/// # Ok(()) }
 /// ```
 ///
 /// # Errors

@@ -118,31 +118,26 @@ fn contiguous<'a, T>(data: &'a [T], layout: &Layout) -> Result<&'a [T]> {
     }
 }
 
-impl Float for f32 {
-    fn values<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [Self]> {
-        match storage {
-            CpuStorage::F32(data) => contiguous(data, layout),
-            _ => candle_core::bail!("linear: expected f32 values"),
-        }
-    }
+/// `Float` for a type held in Candle's CPU storage as `$variant`.
+macro_rules! float_in_storage {
+    ($t:ty, $variant:ident) => {
+        impl Float for $t {
+            fn values<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [Self]> {
+                match storage {
+                    CpuStorage::$variant(data) => contiguous(data, layout),
+                    _ => candle_core::bail!("linear: expected {} values", stringify!($t)),
+                }
+            }
 
-    fn storage(values: Vec<Self>) -> CpuStorage {
-        CpuStorage::F32(values)
-    }
+            fn storage(values: Vec<Self>) -> CpuStorage {
+                CpuStorage::$variant(values)
+            }
+        }
+    };
 }
 
-impl Float for f64 {
-    fn values<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [Self]> {
-        match storage {
-            CpuStorage::F64(data) => contiguous(data, layout),
-            _ => candle_core::bail!("linear: expected f64 values"),
-        }
-    }
-
-    fn storage(values: Vec<Self>) -> CpuStorage {
-        CpuStorage::F64(values)
-    }
-}
+float_in_storage!(f32, F32);
+float_in_storage!(f64, F64);
 
 /// `x (n, k) · wᵀ (+ b)` with `w (o, k)`: one product on the transposed view of `w` (no copy), then the bias.
 fn forward<T: Float>(
