@@ -3,6 +3,7 @@
 
 #![deny(missing_docs)]
 
+mod bench;
 mod grade;
 mod install;
 mod kernel;
@@ -43,6 +44,8 @@ enum Command {
     Repl(repl::Args),
     /// Grade learners' notebooks against their lesson's checks (hidden ones included) and write a report.
     Grade(grade::Args),
+    /// Measure how fast the lessons' models train here, beside PyTorch (build with --release for real figures).
+    Bench(bench::Args),
     /// Run the Jupyter kernel (started by Jupyter, not by hand).
     Kernel {
         /// The connection file Jupyter wrote.
@@ -79,6 +82,7 @@ fn main() -> ExitCode {
         Some(Command::Run(args)) => runner::run(&args),
         Some(Command::Grade(args)) => grade::run(&args),
         Some(Command::Repl(args)) => repl::run(&args),
+        Some(Command::Bench(args)) => bench::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

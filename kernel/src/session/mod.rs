@@ -762,6 +762,31 @@ fn rust_library_path() -> Option<std::ffi::OsString> {
     std::env::join_paths(paths).ok()
 }
 
+/// The settings a process that trains gets (the cells' process, and `candlelit bench`'s measurements), for each
+/// variable the user has not set: glibc's allocator keeps batch-sized blocks, rayon's thread count is counted once,
+/// and Candle's element-wise pool spins briefly.
+pub fn cell_process_env() -> Vec<(&'static str, String)> {
+    // glibc's malloc hands blocks over 128 KiB straight back to the OS when freed, so a training loop that
+    // allocates batch-sized tensors pays page faults on every step (the 5-epoch MLP of the benchmark: 3.8 s
+    // instead of 1.9 s). Keep blocks up to 32 MiB in the heap, and up to 64 MiB of free heap, in the process
+    // that runs the cells (glibc reads these when that process starts; other allocators ignore them).
+    let mut vars = vec![
+        ("MALLOC_MMAP_THRESHOLD_", "33554432".to_string()),
+        ("MALLOC_TRIM_THRESHOLD_", "67108864".to_string()),
+        // Candle sizes its CPU work by the physical cores, and without RAYON_NUM_THREADS it counts them again for
+        // every operation by parsing /proc/cpuinfo: a tenth of a small MLP's training step went to the kernel
+        // formatting that file. Count once, here, with the same rule.
+        ("RAYON_NUM_THREADS", num_cpus::get_physical().max(1).to_string()),
+        // Candle runs element-wise ops on a second pool whose workers spin for 25,000 pauses after each op before
+        // they sleep; the matrix products run on rayon's pool, so a product right after a large element-wise op
+        // had one core fewer than it thought (the batch-1024 MLP: 116k → 175k samples/s with a short spin on 2
+        // cores, BENCHMARKS.md).
+        (SPIN_LIMIT, "1000".to_string()),
+    ];
+    vars.retain(|(var, _)| std::env::var_os(var).is_none());
+    vars
+}
+
 /// Owns the evcxr context (which must stay on one thread) and serves requests.
 fn worker(dir: PathBuf, ready: Sender<Ready>, inbox: Receiver<Request>) {
     // SAFETY: std serialises its own environment reads and writes; no foreign code reads the environment on
@@ -771,30 +796,11 @@ fn worker(dir: PathBuf, ready: Sender<Ready>, inbox: Receiver<Request>) {
     unsafe {
         std::env::set_var("EVCXR_TMPDIR", &dir);
         std::env::set_var("RUST_LIB_BACKTRACE", "0");
-        // glibc's malloc hands blocks over 128 KiB straight back to the OS when freed, so a training loop that
-        // allocates batch-sized tensors pays page faults on every step (the 5-epoch MLP of the benchmark: 3.8 s
-        // instead of 1.9 s). Keep blocks up to 32 MiB in the heap, and up to 64 MiB of free heap, in the process
-        // that runs the cells (glibc reads these when that process starts; other allocators ignore them).
-        for (var, bytes) in [("MALLOC_MMAP_THRESHOLD_", "33554432"), ("MALLOC_TRIM_THRESHOLD_", "67108864")] {
-            if std::env::var_os(var).is_none() {
-                std::env::set_var(var, bytes);
-            }
-        }
         if let Some(path) = library_path {
             std::env::set_var("LD_LIBRARY_PATH", path);
         }
-        // Candle sizes its CPU work by the physical cores, and without RAYON_NUM_THREADS it counts them again for
-        // every operation by parsing /proc/cpuinfo: a tenth of a small MLP's training step went to the kernel
-        // formatting that file. Count once, here, with the same rule; a value the user set is kept.
-        if std::env::var_os("RAYON_NUM_THREADS").is_none() {
-            std::env::set_var("RAYON_NUM_THREADS", num_cpus::get_physical().max(1).to_string());
-        }
-        // Candle runs element-wise ops on a second pool whose workers spin for 25,000 pauses after each op before
-        // they sleep; the matrix products run on rayon's pool, so a product right after a large element-wise op
-        // had one core fewer than it thought (the batch-1024 MLP: 116k → 175k samples/s with a short spin on 2
-        // cores, BENCHMARKS.md). A value the user set is kept.
-        if std::env::var_os(SPIN_LIMIT).is_none() {
-            std::env::set_var(SPIN_LIMIT, "1000");
+        for (var, value) in cell_process_env() {
+            std::env::set_var(var, value);
         }
     }
     let (mut context, outputs) = match evcxr::CommandContext::new() {
