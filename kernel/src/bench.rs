@@ -3,19 +3,19 @@
 //!
 //! One training step is forward, cross-entropy, backward and an SGD step, for the lessons' MLP (784-128-64-10, at
 //! batch 64 and 1024) and the Day 8 CNN (batch 64), on random 28×28 inputs. Each measurement runs in a fresh child
-//! process — candlelit's with the settings every session gives its cells (threads, allocator, Candle's spin), then
+//! process — candlelit's (`candlelit-bench-worker`, kernel/src/bench_worker.rs) with the settings every session
+//! gives its cells (threads, allocator, Candle's spin), then
 //! PyTorch's (`bench/train_throughput.py`, built in) — alternating model by model for `--rounds` rounds, so that a
 //! machine getting faster or slower mid-run moves both sides alike. The tables give medians, steps per second and
 //! the ratio candlelit / PyTorch. For the CNN, single ops are timed too (the prelude's layers, Candle's own ops on
 //! the same inputs, and PyTorch's), to show which part of a step is slow.
 
+use serde_json::Value;
+#[cfg(test)]
+use serde_json::json;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Instant;
-
-use candlelit::prelude::*;
-use serde_json::{Value, json};
 
 /// The PyTorch side, run with the Python given by `--python`.
 const PYTORCH_SCRIPT: &str = include_str!("../../bench/train_throughput.py");
@@ -44,9 +44,6 @@ pub struct Args {
     /// Also write every measurement, one JSON object a line, to this file.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
-    /// Measure in this process and print JSON lines (what the command runs in its children).
-    #[arg(long, hide = true)]
-    worker: bool,
 }
 
 /// A model the benchmark trains.
@@ -89,12 +86,7 @@ impl Model {
 
 /// Runs `candlelit bench`.
 pub fn run(args: &Args) -> std::result::Result<(), String> {
-    if args.worker {
-        for &model in &args.models {
-            measure(model, args.steps as usize, !args.model_only).map_err(|e| format!("{}: {e}", model.name()))?;
-        }
-        return Ok(());
-    }
+    let worker = worker_binary()?;
     let mut json_file = match &args.json {
         Some(path) => Some(
             std::fs::File::create(path)
@@ -106,7 +98,7 @@ pub fn run(args: &Args) -> std::result::Result<(), String> {
     let mut pytorch = (!args.no_pytorch).then_some(args.python.as_path());
     for round in 1..=args.rounds {
         for &model in &args.models {
-            let ours = candlelit_side(model, args)?;
+            let ours = candlelit_side(&worker, model, args)?;
             let mut line = format!("round {round}/{}: {:<26} candlelit {}", args.rounds, model.label(), rate(&ours));
             let device = ours.iter().find_map(|row| row["device"].as_str()).unwrap_or("cpu").to_string();
             rows.extend(ours);
@@ -141,11 +133,25 @@ fn rate(rows: &[Value]) -> String {
         .map_or_else(|| "?".to_string(), |v| format!("{} samples/s", thousands(v)))
 }
 
-/// Runs this binary as a worker for one model with a session's settings, and reads its JSON lines.
-fn candlelit_side(model: Model, args: &Args) -> std::result::Result<Vec<Value>, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find the candlelit binary to run: {e}"))?;
-    let mut command = Command::new(exe);
-    command.args(["bench", "--worker", "--models", model.name(), "--steps", &args.steps.to_string()]);
+/// The measuring binary, `candlelit-bench-worker`, built beside this one (kernel/src/bench_worker.rs).
+fn worker_binary() -> std::result::Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find the candlelit binary: {e}"))?;
+    let worker = exe.with_file_name(format!("candlelit-bench-worker{}", std::env::consts::EXE_SUFFIX));
+    if worker.is_file() {
+        Ok(worker)
+    } else {
+        Err(format!(
+            "the measurements run in `{}`, which is not built: run `cargo build --release --bins` (it builds both \
+             binaries), then this command again",
+            worker.display()
+        ))
+    }
+}
+
+/// Runs the worker for one model with a session's settings, and reads its JSON lines.
+fn candlelit_side(worker: &Path, model: Model, args: &Args) -> std::result::Result<Vec<Value>, String> {
+    let mut command = Command::new(worker);
+    command.args([model.name(), &args.steps.to_string()]);
     if args.model_only {
         command.arg("--model-only");
     }
@@ -296,136 +302,6 @@ fn thousands(v: f64) -> String {
         out.push(c);
     }
     out
-}
-
-/// The lessons' MLP through the prelude's layers.
-fn mlp(dev: &Device) -> Result<Sequential> {
-    Sequential::new(dev)
-        .push(nn::Flatten)
-        .add("fc1", |vb| nn::linear(784, 128, vb))?
-        .push(nn::Relu)
-        .add("fc2", |vb| nn::linear(128, 64, vb))?
-        .push(nn::Relu)
-        .add("fc3", |vb| nn::linear(64, 10, vb))
-}
-
-/// The Day 8 CNN through the prelude's layers.
-fn cnn(dev: &Device) -> Result<Sequential> {
-    let padded = nn::Conv2dConfig { padding: 1, ..Default::default() };
-    Sequential::new(dev)
-        .add("conv1", move |vb| nn::conv2d(1, 32, 3, padded, vb))?
-        .push(nn::Relu)
-        .push(nn::MaxPool2d(2))
-        .add("conv2", move |vb| nn::conv2d(32, 64, 3, padded, vb))?
-        .push(nn::Relu)
-        .push(nn::MaxPool2d(2))
-        .push(nn::Flatten)
-        .add("fc1", |vb| nn::linear(64 * 7 * 7, 128, vb))?
-        .push(nn::Relu)
-        .add("fc2", |vb| nn::linear(128, 10, vb))
-}
-
-/// Trains `model` for `steps` steps after 5 warm-up steps and prints one JSON line; then, for the CNN with
-/// `with_ops`, one line per single op.
-fn measure(model: Model, steps: usize, with_ops: bool) -> Result<()> {
-    let dev = device()?;
-    manual_seed(0);
-    let net = match model {
-        Model::Mlp | Model::Mlp1024 => mlp(&dev)?,
-        Model::Cnn => cnn(&dev)?,
-    };
-    let batch = model.batch();
-    let x = randn((batch, 1, 28, 28), &dev)?;
-    let y = randint(0, 10, batch, &dev)?;
-    let mut opt = Sgd::new(net.parameters(), 0.01)?;
-    let (mut forward, mut backward, mut step) = (0.0, 0.0, 0.0);
-    for i in 0..steps + 5 {
-        let t0 = Instant::now();
-        let loss = loss::cross_entropy(&net.forward(&x)?, &y)?;
-        loss.to_scalar::<f32>()?; // waits for the device
-        let t1 = Instant::now();
-        let grads = loss.backward()?;
-        dev.synchronize()?;
-        let t2 = Instant::now();
-        opt.step(&grads)?;
-        dev.synchronize()?;
-        let t3 = Instant::now();
-        if i >= 5 {
-            forward += (t1 - t0).as_secs_f64();
-            backward += (t2 - t1).as_secs_f64();
-            step += (t3 - t2).as_secs_f64();
-        }
-    }
-    let per_step_ms = |s: f64| round3(s / steps as f64 * 1e3);
-    let row = json!({
-        "side": "candlelit",
-        "device": candlelit::device::device_name(&dev).split(':').next().unwrap_or("cpu"),
-        "model": model.name(),
-        "threads": std::env::var("RAYON_NUM_THREADS").ok(),
-        "samples_per_s": round3((steps * batch) as f64 / (forward + backward + step)),
-        "forward_ms": per_step_ms(forward),
-        "backward_ms": per_step_ms(backward),
-        "step_ms": per_step_ms(step),
-    });
-    println!("{row}");
-    if model == Model::Cnn && with_ops {
-        single_ops(&dev, steps)?;
-    }
-    Ok(())
-}
-
-/// `v` to 3 decimals (what a timing of this kind can tell).
-fn round3(v: f64) -> f64 {
-    (v * 1e3).round() / 1e3
-}
-
-/// One op on fixed inputs.
-type OpFn<'a> = Box<dyn Fn() -> Result<Tensor> + 'a>;
-
-/// Single ops, forward and backward: the CNN's (to find the slowest), a large matmul and a cross-entropy.
-fn single_ops(dev: &Device, steps: usize) -> Result<()> {
-    let w2 = Var::from_tensor(&(randn((64, 32, 3, 3), dev)? * 0.05)?)?;
-    let x2 = Var::from_tensor(&randn((64, 32, 14, 14), dev)?)?;
-    let p = Var::from_tensor(&randn((64, 32, 28, 28), dev)?)?;
-    let a = Var::from_tensor(&randn((1024, 1024), dev)?)?;
-    let b = Var::from_tensor(&randn((1024, 1024), dev)?)?;
-    let logits = Var::from_tensor(&randn((1024, 10), dev)?)?;
-    let targets = randint(0, 10, 1024, dev)?;
-    let padded = nn::Conv2dConfig { padding: 1, ..Default::default() };
-    let conv = nn::Conv2d::new(w2.as_tensor().clone(), None, padded);
-    // The prelude's layers (what lessons use), then Candle's own ops on the same inputs, in the same run.
-    let cases: Vec<(&str, OpFn)> = vec![
-        ("conv2d 32→64 on 14×14", Box::new(|| conv.forward(x2.as_tensor()))),
-        ("max_pool2d 2 on 32×28×28", Box::new(|| nn::MaxPool2d(2).forward(p.as_tensor()))),
-        ("relu on 32×28×28", Box::new(|| nn::Relu.forward(p.as_tensor()))),
-        ("Candle conv2d 32→64 on 14×14", Box::new(|| x2.as_tensor().conv2d(w2.as_tensor(), 1, 1, 1, 1))),
-        ("Candle max_pool2d 2 on 32×28×28", Box::new(|| p.as_tensor().max_pool2d(2))),
-        ("Candle relu on 32×28×28", Box::new(|| p.as_tensor().relu())),
-        ("matmul 1024×1024 · 1024×1024", Box::new(|| a.as_tensor().matmul(b.as_tensor()))),
-        ("cross-entropy on 1024×10 logits", Box::new(|| loss::cross_entropy(logits.as_tensor(), &targets))),
-    ];
-    for (name, f) in cases {
-        let (mut fwd, mut bwd) = (0.0, 0.0);
-        for i in 0..steps + 3 {
-            let t0 = Instant::now();
-            let out = f()?;
-            dev.synchronize()?;
-            let t1 = Instant::now();
-            out.sum_all()?.backward()?;
-            dev.synchronize()?;
-            let t2 = Instant::now();
-            if i >= 3 {
-                fwd += (t1 - t0).as_secs_f64();
-                bwd += (t2 - t1).as_secs_f64();
-            }
-        }
-        let per_step_ms = |s: f64| round3(s / steps as f64 * 1e3);
-        println!(
-            "{}",
-            json!({"side": "candlelit", "op": name, "forward_ms": per_step_ms(fwd), "backward_ms": per_step_ms(bwd)})
-        );
-    }
-    Ok(())
 }
 
 #[cfg(test)]
