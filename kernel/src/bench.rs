@@ -11,6 +11,8 @@
 //! the same inputs, and PyTorch's), to show which part of a step is slow.
 
 use serde_json::Value;
+
+use crate::bench_model::Model;
 #[cfg(test)]
 use serde_json::json;
 use std::io::Write;
@@ -44,44 +46,6 @@ pub struct Args {
     /// Also write every measurement, one JSON object a line, to this file.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
-}
-
-/// A model the benchmark trains.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-enum Model {
-    /// The lessons' MLP at batch 64.
-    Mlp,
-    /// The same MLP at batch 1024.
-    Mlp1024,
-    /// The Day 8 CNN at batch 64.
-    Cnn,
-}
-
-impl Model {
-    /// The name both sides print and take on their command lines.
-    fn name(self) -> &'static str {
-        match self {
-            Model::Mlp => "mlp",
-            Model::Mlp1024 => "mlp1024",
-            Model::Cnn => "cnn",
-        }
-    }
-
-    /// The name in the table.
-    fn label(self) -> &'static str {
-        match self {
-            Model::Mlp => "MLP 784-128-64-10 (64)",
-            Model::Mlp1024 => "MLP 784-128-64-10 (1024)",
-            Model::Cnn => "Day 8 CNN (64)",
-        }
-    }
-
-    fn batch(self) -> usize {
-        match self {
-            Model::Mlp | Model::Cnn => 64,
-            Model::Mlp1024 => 1024,
-        }
-    }
 }
 
 /// Runs `candlelit bench`.

@@ -12,43 +12,13 @@ use std::time::Instant;
 use candlelit::prelude::*;
 use serde_json::json;
 
-/// A model the benchmark trains.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Model {
-    Mlp,
-    Mlp1024,
-    Cnn,
-}
-
-impl Model {
-    fn parse(name: &str) -> Option<Model> {
-        match name {
-            "mlp" => Some(Model::Mlp),
-            "mlp1024" => Some(Model::Mlp1024),
-            "cnn" => Some(Model::Cnn),
-            _ => None,
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Model::Mlp => "mlp",
-            Model::Mlp1024 => "mlp1024",
-            Model::Cnn => "cnn",
-        }
-    }
-
-    fn batch(self) -> usize {
-        match self {
-            Model::Mlp | Model::Cnn => 64,
-            Model::Mlp1024 => 1024,
-        }
-    }
-}
+#[path = "bench_model.rs"]
+mod bench_model;
+use bench_model::Model;
 
 fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let model = args.first().and_then(|name| Model::parse(name));
+    let model = args.first().and_then(|name| <Model as clap::ValueEnum>::from_str(name, false).ok());
     let steps = args.get(1).and_then(|s| s.parse::<usize>().ok()).filter(|&s| s > 0);
     let (Some(model), Some(steps)) = (model, steps) else {
         eprintln!("usage: candlelit-bench-worker mlp|mlp1024|cnn STEPS [--model-only] (run by `candlelit bench`)");
@@ -57,7 +27,7 @@ fn main() -> std::process::ExitCode {
     match measure(model, steps, !args.iter().any(|a| a == "--model-only")) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("candlelit-bench-worker: {}: {e}", model.name());
+            eprintln!("candlelit-bench-worker: {}: {e}", model.label());
             std::process::ExitCode::FAILURE
         }
     }

@@ -4,6 +4,7 @@
 #![deny(missing_docs)]
 
 mod bench;
+mod bench_model;
 mod grade;
 mod install;
 mod kernel;
