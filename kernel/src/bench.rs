@@ -58,19 +58,29 @@ pub fn run(args: &Args) -> std::result::Result<(), String> {
         ),
         None => None,
     };
-    let mut rows = Vec::new();
+    let mut rows: Vec<Value> = Vec::new();
+    // Each measurement goes to the file as soon as it is taken, so a failure later in the run loses none of them.
+    let mut keep = |new: Vec<Value>, rows: &mut Vec<Value>| -> std::result::Result<(), String> {
+        if let Some(file) = json_file.as_mut() {
+            for row in &new {
+                writeln!(file, "{row}").map_err(|e| format!("cannot write the measurements: {e}"))?;
+            }
+        }
+        rows.extend(new);
+        Ok(())
+    };
     let mut pytorch = (!args.no_pytorch).then_some(args.python.as_path());
     for round in 1..=args.rounds {
         for &model in &args.models {
             let ours = candlelit_side(&worker, model, args)?;
             let mut line = format!("round {round}/{}: {:<26} candlelit {}", args.rounds, model.label(), rate(&ours));
             let device = ours.iter().find_map(|row| row["device"].as_str()).unwrap_or("cpu").to_string();
-            rows.extend(ours);
+            keep(ours, &mut rows)?;
             if let Some(python) = pytorch {
                 match pytorch_side(python, model, args, &device) {
                     Ok(theirs) => {
                         line += &format!(" · PyTorch {}", rate(&theirs));
-                        rows.extend(theirs);
+                        keep(theirs, &mut rows)?;
                     }
                     Err(why) => {
                         eprintln!("candlelit bench: the PyTorch side did not run, so there are no ratios: {why}");
@@ -79,11 +89,6 @@ pub fn run(args: &Args) -> std::result::Result<(), String> {
                 }
             }
             eprintln!("{line}");
-        }
-    }
-    if let Some(file) = json_file.as_mut() {
-        for row in &rows {
-            writeln!(file, "{row}").map_err(|e| format!("cannot write the measurements: {e}"))?;
         }
     }
     print!("{}", tables(&rows, &args.models));
