@@ -69,6 +69,7 @@ pub use crate::exercises::{
     CheckFailure, CheckResult, Verdict, check, evaluate, expect, expect_close, expect_eq, expect_near, expect_shape,
 };
 pub use crate::hints::{Hint, LearnerError, hint_for};
+pub use crate::nn::system_blas::cpu_blas;
 pub use crate::output::{DisplayHandle, Rich, clear_output, display};
 pub use crate::plot::{Figure, plot_fn};
 pub use crate::random::{manual_seed, normal, rand, rand_like, randint, randn, randn_like, randperm, uniform};

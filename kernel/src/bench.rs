@@ -91,8 +91,21 @@ pub fn run(args: &Args) -> std::result::Result<(), String> {
             eprintln!("{line}");
         }
     }
+    print!("{}", blas_line(&rows));
     print!("{}", tables(&rows, &args.models));
     Ok(())
+}
+
+/// Which library did the linear layers' large CPU products in the candlelit measurements (none on a GPU).
+fn blas_line(rows: &[Value]) -> String {
+    let cpu = rows.iter().find(|row| row["side"] == "candlelit" && row["device"] == "cpu");
+    match cpu.map(|row| &row["blas"]) {
+        None => String::new(),
+        Some(Value::String(blas)) => {
+            format!("candlelit's large linear-layer products ran on {blas} (CANDLELIT_BLAS=off measures without)\n\n")
+        }
+        Some(_) => "candlelit's linear layers used the built-in gemm crate (no system BLAS found)\n\n".to_string(),
+    }
 }
 
 /// `1,234 samples/s` of the model row among `rows`.

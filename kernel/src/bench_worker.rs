@@ -97,6 +97,7 @@ fn measure(model: Model, steps: usize, with_ops: bool) -> Result<()> {
         "device": candlelit::device::device_name(&dev).split(':').next().unwrap_or("cpu"),
         "model": model.name(),
         "threads": std::env::var("RAYON_NUM_THREADS").ok(),
+        "blas": cpu_blas(),
         "samples_per_s": round3((steps * batch) as f64 / (forward + backward + step)),
         "forward_ms": per_step_ms(forward),
         "backward_ms": per_step_ms(backward),

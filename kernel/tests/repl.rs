@@ -152,7 +152,9 @@ fn a_script_on_standard_input_runs_entry_by_entry_and_stops_at_the_first_error()
          let mut seen = 0usize;\nfor batch in &loader { let (x, y) = batch?; seen += y.dim(0)?; }\n\
          println!(\"seen {seen} of {}\", data.test.len());\n\
          println!(\"threads={}\", std::env::var(\"RAYON_NUM_THREADS\").unwrap_or_default());\n\
-         println!(\"spin={}\", std::env::var(\"CANDLE_BARRIER_POOL_SPIN_LIMIT\").unwrap_or_default());\n",
+         println!(\"spin={}\", std::env::var(\"CANDLE_BARRIER_POOL_SPIN_LIMIT\").unwrap_or_default());\n\
+         println!(\"openblas={}\", std::env::var(\"OPENBLAS_THREAD_TIMEOUT\").unwrap_or_default());\n\
+         println!(\"blas={}\", cpu_blas().unwrap_or_default());\n",
     );
     let stdout = String::from_utf8_lossy(&good.stdout);
     assert!(good.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&good.stderr));
@@ -168,6 +170,11 @@ fn a_script_on_standard_input_runs_entry_by_entry_and_stops_at_the_first_error()
         stdout.lines().any(|l| l.trim() == "spin=1000"),
         "CANDLE_BARRIER_POOL_SPIN_LIMIT in the cell process: {stdout}"
     );
+    // The same for OpenBLAS's threads; and the cells find OpenBLAS, which the test script installs.
+    assert!(stdout.lines().any(|l| l.trim() == "openblas=4"), "OPENBLAS_THREAD_TIMEOUT in the cell process: {stdout}");
+    if std::env::var_os("CANDLELIT_EXPECT_BLAS").is_some() {
+        assert!(stdout.lines().any(|l| l.starts_with("blas=OpenBLAS 0.")), "cpu_blas() in a session: {stdout}");
+    }
 
     let bad = script(
         &dir,

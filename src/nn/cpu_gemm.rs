@@ -7,8 +7,15 @@
 //! with 8 threads at 0.3× its 2-thread speed (BENCHMARKS.md). Here a product gets one thread per
 //! [`WORK_PER_THREAD`] multiply-adds, at most as many as rayon has; the convolution, which splits its batch over
 //! the threads itself, runs each image's product on one.
+//!
+//! [`matmul_sized`], the linear layers' product, goes to a system BLAS when one is installed
+//! ([`super::system_blas`]): it keeps its speed when the operands have left the cache, where `gemm` does not.
+
+use std::ffi::c_int;
 
 use candle_core::Result;
+
+use super::system_blas::{CblasGemm, ROW_MAJOR, SystemBlas, cblas_layout, system_blas};
 
 /// Multiply-adds that make a second thread worth waking: about 0.1 ms of one core's work.
 pub(crate) const WORK_PER_THREAD: usize = 1 << 23;
@@ -19,16 +26,24 @@ pub(crate) trait Element: Copy + Send + Sync + 'static {
     const ZERO: Self;
     /// 1.
     const ONE: Self;
+    /// The system BLAS's product for this type, if it has one.
+    fn system_gemm(blas: &SystemBlas) -> Option<CblasGemm<Self>>;
 }
 
 impl Element for f32 {
     const ZERO: Self = 0.0;
     const ONE: Self = 1.0;
+    fn system_gemm(blas: &SystemBlas) -> Option<CblasGemm<Self>> {
+        Some(blas.sgemm)
+    }
 }
 
 impl Element for f64 {
     const ZERO: Self = 0.0;
     const ONE: Self = 1.0;
+    fn system_gemm(blas: &SystemBlas) -> Option<CblasGemm<Self>> {
+        blas.dgemm
+    }
 }
 
 /// A read-only view of a `rows × cols` matrix inside a slice, element `(r, c)` at `r·row_stride + c·col_stride`.
@@ -66,6 +81,11 @@ impl<'a, T> MatRef<'a, T> {
         }
         Ok(self)
     }
+
+    /// CBLAS's transpose flag and leading dimension for this view, if it has a layout CBLAS takes.
+    fn cblas(&self) -> Option<(c_int, c_int)> {
+        cblas_layout(self.rows, self.cols, self.row_stride, self.col_stride)
+    }
 }
 
 /// Threads for an `m×k · k×n` product: one per [`WORK_PER_THREAD`] multiply-adds, at least 1, and at most rayon's
@@ -83,18 +103,26 @@ pub(crate) fn threads_for(m: usize, n: usize, k: usize) -> usize {
 /// # Errors
 /// When the sizes do not fit together or `dst` is too short.
 pub(crate) fn matmul_into<T: Element>(dst: &mut [T], a: MatRef<T>, b: MatRef<T>, accumulate: bool) -> Result<()> {
-    product(dst, a, b, accumulate, 1)
+    product(dst, a, b, accumulate, 1, None)
 }
 
-/// [`matmul_into`] on as many threads as the product's size calls for ([`threads_for`]).
+/// [`matmul_into`] by the system BLAS when there is one ([`system_blas`]), else on as many threads as the product's
+/// size calls for ([`threads_for`]).
 ///
 /// # Errors
 /// As [`matmul_into`].
 pub(crate) fn matmul_sized<T: Element>(dst: &mut [T], a: MatRef<T>, b: MatRef<T>, accumulate: bool) -> Result<()> {
-    product(dst, a, b, accumulate, threads_for(a.rows, b.cols, a.cols))
+    product(dst, a, b, accumulate, threads_for(a.rows, b.cols, a.cols), system_blas())
 }
 
-fn product<T: Element>(dst: &mut [T], a: MatRef<T>, b: MatRef<T>, accumulate: bool, threads: usize) -> Result<()> {
+fn product<T: Element>(
+    dst: &mut [T],
+    a: MatRef<T>,
+    b: MatRef<T>,
+    accumulate: bool,
+    threads: usize,
+    blas: Option<&SystemBlas>,
+) -> Result<()> {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     if b.rows != k || dst.len() < m * n {
         candle_core::bail!("matrix product: {m}×{k} · {}×{n} into {} values does not fit", b.rows, dst.len())
@@ -106,6 +134,11 @@ fn product<T: Element>(dst: &mut [T], a: MatRef<T>, b: MatRef<T>, accumulate: bo
         if !accumulate {
             dst[..m * n].fill(T::ZERO);
         }
+        return Ok(());
+    }
+    if let Some(blas) = blas
+        && system_product(blas, dst, a, b, accumulate)
+    {
         return Ok(());
     }
     let stride = |s: usize| s as isize;
@@ -138,6 +171,48 @@ fn product<T: Element>(dst: &mut [T], a: MatRef<T>, b: MatRef<T>, accumulate: bo
     Ok(())
 }
 
+/// `dst = a · b` (or `+=`) by the system BLAS on its own threads; false, with `dst` untouched, when the BLAS has
+/// no product for `T` or the views do not fit CBLAS's layouts and int sizes. The sizes were checked by the caller.
+fn system_product<T: Element>(blas: &SystemBlas, dst: &mut [T], a: MatRef<T>, b: MatRef<T>, accumulate: bool) -> bool {
+    let fits = [a.rows, a.cols, b.cols].iter().all(|&x| c_int::try_from(x).is_ok());
+    let (Some(gemm), Some(_), Some(_), true) = (T::system_gemm(blas), a.cblas(), b.cblas(), fits) else {
+        return false;
+    };
+    cblas_product(gemm, &mut dst[..a.rows * b.cols], a, b, accumulate);
+    true
+}
+
+/// One CBLAS call: `dst = a · b` (or `+=`), `dst` holding exactly `a.rows × b.cols` values.
+fn cblas_product<T: Element>(gemm: CblasGemm<T>, dst: &mut [T], a: MatRef<T>, b: MatRef<T>, accumulate: bool) {
+    let (Some((trans_a, lda)), Some((trans_b, ldb))) = (a.cblas(), b.cblas()) else { return };
+    // Sizes that fit a C int: checked by `system_product`.
+    let int = |x: usize| c_int::try_from(x).unwrap_or(c_int::MAX);
+    let (m, n, k) = (int(a.rows), int(b.cols), int(a.cols));
+    let beta = if accumulate { T::ONE } else { T::ZERO };
+    debug_assert_eq!(dst.len(), a.rows * b.cols);
+    // SAFETY: CBLAS reads `a` and `b` through the layouts `cblas` derived from views that lie inside their slices
+    // (`MatRef::checked`), and writes the `m·n` values of `dst` (row-major, leading dimension
+    // n), which it holds; `dst` is a unique borrow, so it overlaps neither input.
+    unsafe {
+        gemm(
+            ROW_MAJOR,
+            trans_a,
+            trans_b,
+            m,
+            n,
+            k,
+            T::ONE,
+            a.data.as_ptr(),
+            lda,
+            b.data.as_ptr(),
+            ldb,
+            beta,
+            dst.as_mut_ptr(),
+            n,
+        )
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,6 +234,86 @@ mod tests {
         let a_t: Vec<f64> = (0..k * m).map(|i| a[(i % m) * k + i / m]).collect();
         matmul_sized(&mut dst, MatRef::transposed(&a_t, m, k)?, MatRef::row_major(&b, k, n)?, true)?;
         assert!(dst.iter().zip(&want).all(|(x, y)| (x - 2.0 * y).abs() < 1e-12));
+        Ok(())
+    }
+
+    /// `a·b` in f64 and, for each element, the sum of the absolute terms that make it up.
+    fn exact_product(a: &[f64], b: &[f64], m: usize, k: usize, n: usize) -> (Vec<f64>, Vec<f64>) {
+        let term = |i: usize, p: usize| a[i / n * k + p] * b[p * n + i % n];
+        let sums = |f: &dyn Fn(f64) -> f64| (0..m * n).map(|i| (0..k).map(|p| f(term(i, p))).sum()).collect();
+        (sums(&|t| t), sums(&f64::abs))
+    }
+
+    fn mat(data: &[f32], rows: usize, cols: usize, transposed: bool) -> Result<MatRef<'_, f32>> {
+        if transposed { MatRef::transposed(data, rows, cols) } else { MatRef::row_major(data, rows, cols) }
+    }
+
+    /// Every pair of layouts the linear layers use (row-major and transposed views), with and without
+    /// accumulation, in f32 and f64, at sizes from 1 to past the BLAS's blocking: the system BLAS gives what the
+    /// `gemm` crate gives. Where no BLAS is installed the test says so, and fails if `CANDLELIT_EXPECT_BLAS` is
+    /// set (the test script sets it after installing OpenBLAS, so that CI cannot pass without this check).
+    #[test]
+    fn the_system_blas_gives_the_products_of_the_gemm_crate() -> Result<()> {
+        let Some(blas) = system_blas() else {
+            assert!(
+                std::env::var_os("CANDLELIT_EXPECT_BLAS").is_none(),
+                "CANDLELIT_EXPECT_BLAS is set but no system BLAS loaded (CANDLELIT_BLAS={:?})",
+                std::env::var_os("CANDLELIT_BLAS")
+            );
+            eprintln!("no system BLAS here: only the built-in products were checked");
+            return Ok(());
+        };
+        let sizes = [(1, 1, 1), (1, 5, 3), (7, 13, 9), (64, 784, 128), (129, 67, 300), (1024, 64, 10), (3, 2, 1)];
+        for (m, k, n) in sizes {
+            let a: Vec<f32> = (0..m * k).map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0).collect();
+            let b: Vec<f32> = (0..k * n).map(|i| ((i * 104_729) % 997) as f32 / 498.5 - 1.0).collect();
+            let a64: Vec<f64> = a.iter().map(|&x| f64::from(x)).collect();
+            let b64: Vec<f64> = b.iter().map(|&x| f64::from(x)).collect();
+            for (a_t, b_t, accumulate) in
+                [(false, false, false), (false, true, true), (true, false, false), (true, true, true)]
+            {
+                // The same numbers, viewed m×k and k×n, stored either row-major or as the transpose.
+                let view = |data: &[f32], rows, cols, transposed: bool| -> (Vec<f32>, bool) {
+                    if transposed {
+                        ((0..rows * cols).map(|i| data[(i % rows) * cols + i / rows]).collect(), true)
+                    } else {
+                        (data.to_vec(), false)
+                    }
+                };
+                let ((sa, ta), (sb, tb)) = (view(&a, m, k, a_t), view(&b, k, n, b_t));
+                let start: Vec<f32> = (0..m * n).map(|i| (i % 5) as f32).collect();
+                let (mut built_in, mut system) = (start.clone(), start.clone());
+                product(&mut built_in, mat(&sa, m, k, ta)?, mat(&sb, k, n, tb)?, accumulate, 1, None)?;
+                product(&mut system, mat(&sa, m, k, ta)?, mat(&sb, k, n, tb)?, accumulate, 2, Some(blas))?;
+                // Both against the exact product (in f64), relative to the size of the terms summed: the two
+                // libraries add in different orders, so neither is bit-equal to the other, but the BLAS may not
+                // be less accurate than the built-in product.
+                let (exact, scale) = exact_product(&a64, &b64, m, k, n);
+                let error = |got: &[f32]| -> f64 {
+                    (0..m * n)
+                        .map(|i| {
+                            let s = f64::from(start[i]);
+                            let want = if accumulate { exact[i] + s } else { exact[i] };
+                            (f64::from(got[i]) - want).abs() / (scale[i] + s.abs() + 1e-30)
+                        })
+                        .fold(0.0, f64::max)
+                };
+                let (e_built_in, e_system) = (error(&built_in), error(&system));
+                assert!(
+                    e_system <= 2.0 * e_built_in + 1e-7,
+                    "{m}×{k}·{k}×{n}, transposed {a_t}/{b_t}, accumulate {accumulate}: relative error {e_system:e} \
+                     (built-in {e_built_in:e})"
+                );
+                if blas.dgemm.is_some() && !a_t {
+                    let (mut built_in, mut system) = (vec![0.0f64; m * n], vec![0.0f64; m * n]);
+                    let (a, b) = (MatRef::row_major(&a64, m, k)?, MatRef::row_major(&b64, k, n)?);
+                    product(&mut built_in, a, b, false, 1, None)?;
+                    product(&mut system, a, b, false, 1, Some(blas))?;
+                    let gap = built_in.iter().zip(&system).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+                    assert!(gap < 1e-9, "f64 {m}×{k}·{k}×{n}: gap {gap}");
+                }
+            }
+        }
         Ok(())
     }
 

@@ -38,6 +38,7 @@ pub mod model;
 pub mod norm;
 pub mod seeded_init;
 pub mod summary;
+pub mod system_blas;
 
 pub use conv::{Conv2d, conv2d, conv2d_no_bias};
 pub use dropout::Dropout;

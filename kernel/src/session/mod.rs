@@ -764,7 +764,7 @@ fn rust_library_path() -> Option<std::ffi::OsString> {
 
 /// The settings a process that trains gets (the cells' process, and `candlelit bench`'s measurements), for each
 /// variable the user has not set: glibc's allocator keeps batch-sized blocks, rayon's thread count is counted once,
-/// and Candle's element-wise pool spins briefly.
+/// and the spinning of Candle's element-wise pool and of OpenBLAS's threads is short.
 pub fn cell_process_env() -> Vec<(&'static str, String)> {
     // glibc's malloc hands blocks over 128 KiB straight back to the OS when freed, so a training loop that
     // allocates batch-sized tensors pays page faults on every step (the 5-epoch MLP of the benchmark: 3.8 s
@@ -782,6 +782,10 @@ pub fn cell_process_env() -> Vec<(&'static str, String)> {
         // had one core fewer than it thought (the batch-1024 MLP: 116k → 175k samples/s with a short spin on 2
         // cores, BENCHMARKS.md).
         (SPIN_LIMIT, "1000".to_string()),
+        // The same for OpenBLAS (the linear layers' products when it is installed, src/nn/system_blas.rs): its
+        // threads spin for 2^28 cycles after a product, taking a core from the element-wise ops between the
+        // products. 2^4 puts them to sleep at once (the batch-1024 MLP: 0.78× → 0.97× PyTorch, BENCHMARKS.md).
+        ("OPENBLAS_THREAD_TIMEOUT", "4".to_string()),
     ];
     vars.retain(|(var, _)| std::env::var_os(var).is_none());
     vars
