@@ -96,15 +96,15 @@ pub fn run(args: &Args) -> std::result::Result<(), String> {
     Ok(())
 }
 
-/// Which library did the linear layers' large CPU products in the candlelit measurements (none on a GPU).
+/// Which library did the linear layers' CPU products in the candlelit measurements (nothing on a GPU).
 fn blas_line(rows: &[Value]) -> String {
     let cpu = rows.iter().find(|row| row["side"] == "candlelit" && row["device"] == "cpu");
     match cpu.map(|row| &row["blas"]) {
         None => String::new(),
         Some(Value::String(blas)) => {
-            format!("candlelit's large linear-layer products ran on {blas} (CANDLELIT_BLAS=off measures without)\n\n")
+            format!("candlelit's linear layers multiplied with {blas} (CANDLELIT_BLAS=off measures without it)\n")
         }
-        Some(_) => "candlelit's linear layers used the built-in gemm crate (no system BLAS found)\n\n".to_string(),
+        Some(_) => "candlelit's linear layers multiplied with the built-in gemm crate (no system BLAS)\n".to_string(),
     }
 }
 

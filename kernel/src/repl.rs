@@ -325,10 +325,12 @@ impl Repl {
         }
     }
 
-    /// `device: cpu (CUDA: not built in)`, from inside the session.
+    /// `device: cpu (CUDA not available; CPU linear layers: OpenBLAS 0.3.21)`, from inside the session.
     fn device_line(&mut self) -> String {
-        let code = "println!(\"device: {} (CUDA {})\", candlelit::device::device_name(&device()?), \
-                    if cuda_available() { \"available\" } else { \"not available\" });";
+        let code = "println!(\"device: {} (CUDA {}; CPU linear layers: {})\", \
+                    candlelit::device::device_name(&device()?), \
+                    if cuda_available() { \"available\" } else { \"not available\" }, \
+                    cpu_blas().unwrap_or_else(|| \"the built-in gemm\".to_string()));";
         let mut line = String::new();
         self.session.borrow_mut().execute(code, &mut |output| {
             if let Output::Stdout(text) = output {

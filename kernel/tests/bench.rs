@@ -57,13 +57,13 @@ fn candlelit_alone_gives_a_table_and_json_lines_from_children_with_session_setti
         // The child ran with the thread count a session sets (the physical cores), though the test unset it.
         let threads: usize = row["threads"].as_str().and_then(|t| t.parse().ok()).unwrap_or(0);
         assert!((1..=physical).contains(&threads), "threads {threads} of {physical} CPUs: {row}");
-        // Which library did the linear layers' large products: OpenBLAS, which the test script installs.
+        // Which library did the linear layers' products: OpenBLAS, which the test script installs.
         if std::env::var_os("CANDLELIT_EXPECT_BLAS").is_some() {
             assert!(row["blas"].as_str().is_some_and(|b| b.starts_with("OpenBLAS 0.")), "{row}");
         }
     }
     if std::env::var_os("CANDLELIT_EXPECT_BLAS").is_some() {
-        assert!(stdout.contains("linear-layer products ran on OpenBLAS 0."), "{stdout}");
+        assert!(stdout.contains("linear layers multiplied with OpenBLAS 0."), "{stdout}");
     }
 }
 
@@ -77,7 +77,7 @@ fn candlelit_blas_off_measures_the_built_in_products_and_says_so() {
         .expect("the candlelit binary runs");
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert!(stdout.contains("linear layers used the built-in gemm crate"), "{stdout}");
+    assert!(stdout.contains("linear layers multiplied with the built-in gemm crate"), "{stdout}");
 }
 
 #[test]

@@ -91,6 +91,7 @@ fn the_terminal_repl_edits_completes_interrupts_and_remembers() {
     repl.expect(PROMPT).expect("the prompt again");
     enter(&mut repl, ":device");
     repl.expect("device: cpu").expect(":device");
+    repl.expect("CPU linear layers: ").expect(":device names the library of the linear layers");
     repl.expect(PROMPT).expect("the prompt again");
 
     enter(&mut repl, "Figure::new().title(\"y\").line(\"y\", &[1f32, 2., 3.])");
