@@ -92,11 +92,22 @@ impl<'a, T> MatRef<'a, T> {
 /// threads or the CPUs this process may run on, whichever is fewer (a product split over more threads than CPUs
 /// waits for whichever thread the system parked).
 pub(crate) fn threads_for(m: usize, n: usize, k: usize) -> usize {
+    threads_per(m, n, k, WORK_PER_THREAD)
+}
+
+/// Threads for an `m×k · k×n` product with `work_per_thread` multiply-adds each, bounded as in [`threads_for`].
+fn threads_per(m: usize, n: usize, k: usize, work_per_thread: usize) -> usize {
     static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     let cpus = *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from));
     let work = m.saturating_mul(n).saturating_mul(k);
-    (work / WORK_PER_THREAD).clamp(1, rayon::current_num_threads().min(cpus).max(1))
+    (work / work_per_thread.max(1)).clamp(1, rayon::current_num_threads().min(cpus).max(1))
 }
+
+/// Multiply-adds per thread for the system BLAS. Left to itself, OpenBLAS splits even small products over all its
+/// threads, which on a many-core machine would wake every core for the batch-64 MLP's products (raw Candle's MLP
+/// got slower with 16 threads than with 2 that way). A quarter of [`WORK_PER_THREAD`], so that the MLP's first
+/// layer at batch 64 (6.4M) still gets the two threads it ran faster with on two cores (BENCHMARKS.md).
+const BLAS_WORK_PER_THREAD: usize = WORK_PER_THREAD / 4;
 
 /// `dst = a · b` (or `dst += a · b` with `accumulate`), `dst` row-major `a.rows × b.cols`, on the calling thread.
 ///
@@ -171,13 +182,15 @@ fn product<T: Element>(
     Ok(())
 }
 
-/// `dst = a · b` (or `+=`) by the system BLAS on its own threads; false, with `dst` untouched, when the BLAS has
-/// no product for `T` or the views do not fit CBLAS's layouts and int sizes. The sizes were checked by the caller.
+/// `dst = a · b` (or `+=`) by the system BLAS on its own threads, one per [`BLAS_WORK_PER_THREAD`]; false, with
+/// `dst` untouched, when the BLAS has no product for `T` or the views do not fit CBLAS's layouts and int sizes.
+/// The sizes were checked by the caller.
 fn system_product<T: Element>(blas: &SystemBlas, dst: &mut [T], a: MatRef<T>, b: MatRef<T>, accumulate: bool) -> bool {
     let fits = [a.rows, a.cols, b.cols].iter().all(|&x| c_int::try_from(x).is_ok());
     let (Some(gemm), Some(_), Some(_), true) = (T::system_gemm(blas), a.cblas(), b.cblas(), fits) else {
         return false;
     };
+    blas.use_threads(threads_per(a.rows, b.cols, a.cols, BLAS_WORK_PER_THREAD));
     cblas_product(gemm, &mut dst[..a.rows * b.cols], a, b, accumulate);
     true
 }
@@ -323,6 +336,11 @@ mod tests {
         assert_eq!(threads_for(0, 128, 784), 1);
         let cpus = std::thread::available_parallelism().map_or(1, usize::from);
         assert_eq!(threads_for(1024, 128, 784), 12.min(rayon::current_num_threads()).min(cpus), "batch 1024");
+        // The system BLAS gets a thread per quarter of that: the batch-64 first layer up to three, a 64×128·128×64
+        // product one, however many cores there are.
+        let most = rayon::current_num_threads().min(cpus);
+        assert_eq!(threads_per(64, 128, 784, BLAS_WORK_PER_THREAD), 3.min(most));
+        assert_eq!(threads_per(64, 64, 128, BLAS_WORK_PER_THREAD), 1);
     }
 
     #[test]

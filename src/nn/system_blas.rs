@@ -11,7 +11,8 @@
 //! Loading it at run time (as Julia's libblastrampoline and Debian's FlexiBLAS do) keeps the build free of system
 //! libraries: the same binary and the same notebook cells work on a machine with or without it.
 //!
-//! OpenBLAS runs on its own threads, as many as rayon has. Between products they spin for 2^28 cycles before they
+//! OpenBLAS runs on its own threads: at most as many as rayon has, fewer for small products
+//! (`cpu_gemm::system_product`). Between products they spin for 2^28 cycles before they
 //! sleep, taking a core from the element-wise work of the step; sessions set `OPENBLAS_THREAD_TIMEOUT=4` so that
 //! they sleep at once (a program of your own that trains on the CPU should set it too, before it starts).
 //!
@@ -22,6 +23,7 @@
 
 use std::ffi::{CStr, OsString, c_char, c_int};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use libloading::Library;
 
@@ -57,6 +59,9 @@ const OPENBLAS_NAMES: &[&str] = &["libopenblas.so.0", "libopenblas.so", "libopen
 pub(crate) struct SystemBlas {
     pub(crate) sgemm: CblasGemm<f32>,
     pub(crate) dgemm: Option<CblasGemm<f64>>,
+    /// OpenBLAS's `openblas_set_num_threads`, and the count last set (0: none yet).
+    set_threads: Option<unsafe extern "C" fn(c_int)>,
+    threads: AtomicUsize,
     description: String,
     // Never dropped while the function pointers above are in use: the value lives in a `static`.
     _library: Library,
@@ -88,15 +93,25 @@ impl SystemBlas {
             Some(config) => config.split_whitespace().take(2).collect::<Vec<_>>().join(" "),
             None => format!("CBLAS from {shown}"),
         };
-        // OpenBLAS's own threads, as many as rayon has (which a notebook session sets to the cores) and no more
-        // than the CPUs this process may use: more threads than CPUs made products wait for the parked ones.
-        if let Some(set_threads) = set_threads {
-            let cpus = std::thread::available_parallelism().map_or(1, usize::from);
-            let threads = rayon::current_num_threads().min(cpus).max(1);
+        let blas =
+            SystemBlas { sgemm, dgemm, set_threads, threads: AtomicUsize::new(0), description, _library: library };
+        // Start OpenBLAS's pool at its largest now — as many threads as rayon has (a notebook session sets that to
+        // the cores), and no more than the CPUs this process may use — so that later counts only lower it.
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        blas.use_threads(rayon::current_num_threads().min(cpus));
+        Ok(blas)
+    }
+
+    /// Makes the next products run on `threads` threads (OpenBLAS; other libraries keep their own setting). A
+    /// count is a plain store inside OpenBLAS once its pool has that many threads; it is set only when it changes.
+    pub(crate) fn use_threads(&self, threads: usize) {
+        let threads = threads.max(1);
+        if let Some(set) = self.set_threads
+            && self.threads.swap(threads, Ordering::Relaxed) != threads
+        {
             // SAFETY: OpenBLAS's setter takes any positive count.
-            unsafe { set_threads(c_int::try_from(threads).unwrap_or(1)) }
+            unsafe { set(c_int::try_from(threads).unwrap_or(1)) }
         }
-        Ok(SystemBlas { sgemm, dgemm, description, _library: library })
     }
 }
 
