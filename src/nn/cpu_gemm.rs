@@ -186,26 +186,16 @@ fn product<T: Element>(
 /// `dst` untouched, when the BLAS has no product for `T` or the views do not fit CBLAS's layouts and int sizes.
 /// The sizes were checked by the caller.
 fn system_product<T: Element>(blas: &SystemBlas, dst: &mut [T], a: MatRef<T>, b: MatRef<T>, accumulate: bool) -> bool {
-    let fits = [a.rows, a.cols, b.cols].iter().all(|&x| c_int::try_from(x).is_ok());
-    let (Some(gemm), Some(_), Some(_), true) = (T::system_gemm(blas), a.cblas(), b.cblas(), fits) else {
+    let int = |x: usize| c_int::try_from(x).ok();
+    let (Some(gemm), Some((trans_a, lda)), Some((trans_b, ldb))) = (T::system_gemm(blas), a.cblas(), b.cblas()) else {
         return false;
     };
+    let (Some(m), Some(n), Some(k)) = (int(a.rows), int(b.cols), int(a.cols)) else { return false };
     blas.use_threads(threads_per(a.rows, b.cols, a.cols, BLAS_WORK_PER_THREAD));
-    cblas_product(gemm, &mut dst[..a.rows * b.cols], a, b, accumulate);
-    true
-}
-
-/// One CBLAS call: `dst = a · b` (or `+=`), `dst` holding exactly `a.rows × b.cols` values.
-fn cblas_product<T: Element>(gemm: CblasGemm<T>, dst: &mut [T], a: MatRef<T>, b: MatRef<T>, accumulate: bool) {
-    let (Some((trans_a, lda)), Some((trans_b, ldb))) = (a.cblas(), b.cblas()) else { return };
-    // Sizes that fit a C int: checked by `system_product`.
-    let int = |x: usize| c_int::try_from(x).unwrap_or(c_int::MAX);
-    let (m, n, k) = (int(a.rows), int(b.cols), int(a.cols));
     let beta = if accumulate { T::ONE } else { T::ZERO };
-    debug_assert_eq!(dst.len(), a.rows * b.cols);
     // SAFETY: CBLAS reads `a` and `b` through the layouts `cblas` derived from views that lie inside their slices
-    // (`MatRef::checked`), and writes the `m·n` values of `dst` (row-major, leading dimension
-    // n), which it holds; `dst` is a unique borrow, so it overlaps neither input.
+    // (`MatRef::checked`), and writes the `m·n` values of `dst` (row-major, leading dimension n), which the caller
+    // checked it holds; `dst` is a unique borrow, so it overlaps neither input.
     unsafe {
         gemm(
             ROW_MAJOR,
@@ -224,6 +214,7 @@ fn cblas_product<T: Element>(gemm: CblasGemm<T>, dst: &mut [T], a: MatRef<T>, b:
             n,
         )
     };
+    true
 }
 
 #[cfg(test)]
