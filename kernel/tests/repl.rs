@@ -168,7 +168,7 @@ fn a_script_on_standard_input_runs_entry_by_entry_and_stops_at_the_first_error()
     assert!(threads.is_some_and(|n| n >= 1), "RAYON_NUM_THREADS in the cell process: {stdout}");
     // ... and a short spin for Candle's element-wise pool, so it does not hold a core the next product needs.
     assert!(
-        stdout.lines().any(|l| l.trim() == "spin=1000"),
+        stdout.lines().any(|l| l.trim() == "spin=300"),
         "CANDLE_BARRIER_POOL_SPIN_LIMIT in the cell process: {stdout}"
     );
     // The same for OpenBLAS's threads; and the cells find OpenBLAS, which the test script installs.

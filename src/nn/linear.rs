@@ -27,7 +27,7 @@
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Module, Result, Shape, Storage, Tensor, WithDType};
 
-use super::cpu_gemm::{Element, MatRef, matmul_sized};
+use super::cpu_gemm::{Element, MatRef, matmul_new};
 
 /// A fully connected layer: `y = x·Wᵀ + b`, with `W` of shape `(out, in)` as in PyTorch and Candle.
 #[derive(Clone, Debug)]
@@ -151,8 +151,7 @@ fn forward<T: Float>(
         candle_core::bail!("linear: the input has {k} features but the layer expects {k_w}");
     }
     let (xv, wv) = (T::values(x.0, x.1)?, T::values(w.0, w.1)?);
-    let mut y = vec![T::ZERO; n * o];
-    matmul_sized(&mut y, MatRef::row_major(xv, n, k)?, MatRef::transposed(wv, k, o)?, false)?;
+    let mut y = matmul_new(MatRef::row_major(xv, n, k)?, MatRef::transposed(wv, k, o)?)?;
     if let Some((b, bl)) = b {
         let b = T::values(b, bl)?;
         if b.len() != o {
@@ -190,15 +189,13 @@ fn gradients_of<T: Float + WithDType>(x: &Tensor, w: &Tensor, b: Option<&Tensor>
     let (xv, wv, gv) = (T::values(xs, xl)?, T::values(ws, wl)?, T::values(gs, gl)?);
     let dev = x.device();
     let dx = if x.track_op() {
-        let mut dx = vec![T::ZERO; n * k];
-        matmul_sized(&mut dx, MatRef::row_major(gv, n, o)?, MatRef::row_major(wv, o, k)?, false)?;
+        let dx = matmul_new(MatRef::row_major(gv, n, o)?, MatRef::row_major(wv, o, k)?)?;
         Some(Tensor::from_vec(dx, (n, k), dev)?)
     } else {
         None
     };
     let dw = if w.track_op() {
-        let mut dw = vec![T::ZERO; o * k];
-        matmul_sized(&mut dw, MatRef::transposed(gv, o, n)?, MatRef::row_major(xv, n, k)?, false)?;
+        let dw = matmul_new(MatRef::transposed(gv, o, n)?, MatRef::row_major(xv, n, k)?)?;
         Some(Tensor::from_vec(dw, (o, k), dev)?)
     } else {
         None

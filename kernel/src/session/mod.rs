@@ -780,8 +780,8 @@ pub fn cell_process_env() -> Vec<(&'static str, String)> {
         // Candle runs element-wise ops on a second pool whose workers spin for 25,000 pauses after each op before
         // they sleep; the matrix products run on rayon's pool, so a product right after a large element-wise op
         // had one core fewer than it thought (the batch-1024 MLP: 116k → 175k samples/s with a short spin on 2
-        // cores, BENCHMARKS.md).
-        (SPIN_LIMIT, "1000".to_string()),
+        // cores, BENCHMARKS.md). With the products on OpenBLAS's threads, 300 beat 1,000 (MLP 64 +6%).
+        (SPIN_LIMIT, "300".to_string()),
         // The same for OpenBLAS (the linear layers' products when it is installed, src/nn/system_blas.rs): its
         // threads spin for 2^28 cycles after a product, taking a core from the element-wise ops between the
         // products. 2^4 puts them to sleep at once (the batch-1024 MLP: 0.78× → 0.97× PyTorch, BENCHMARKS.md).
