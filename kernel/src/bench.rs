@@ -134,7 +134,7 @@ fn worker_binary() -> std::result::Result<PathBuf, String> {
 /// Training steps of one measurement of `model` when `--steps` asks for `steps`. The batch-64 MLP's step is about a
 /// fiftieth of the CNN's, so it runs 16× as many (40 of them took 20 ms, where one scheduler hiccup moved the
 /// figure by a third) and the batch-1024 MLP 4×; both sides run the same count.
-fn steps(model: Model, steps: u32) -> u32 {
+fn steps_for(model: Model, steps: u32) -> u32 {
     steps.saturating_mul(match model {
         Model::Mlp => 16,
         Model::Mlp1024 => 4,
@@ -145,7 +145,7 @@ fn steps(model: Model, steps: u32) -> u32 {
 /// Runs the worker for one model with a session's settings, and reads its JSON lines.
 fn candlelit_side(worker: &Path, model: Model, args: &Args) -> std::result::Result<Vec<Value>, String> {
     let mut command = Command::new(worker);
-    command.args([model.name(), &steps(model, args.steps).to_string()]);
+    command.args([model.name(), &steps_for(model, args.steps).to_string()]);
     if args.model_only {
         command.arg("--model-only");
     }
@@ -166,7 +166,7 @@ fn candlelit_side(worker: &Path, model: Model, args: &Args) -> std::result::Resu
 /// Runs the built-in PyTorch script with `python` for one model on `device`, and reads its JSON lines.
 fn pytorch_side(python: &Path, model: Model, args: &Args, device: &str) -> std::result::Result<Vec<Value>, String> {
     let mut command = Command::new(python);
-    command.args(["-", model.name(), &steps(model, args.steps).to_string(), "--device", device]);
+    command.args(["-", model.name(), &steps_for(model, args.steps).to_string(), "--device", device]);
     if args.model_only {
         command.arg("--model-only");
     }
