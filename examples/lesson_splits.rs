@@ -1,7 +1,7 @@
 //! Writes the exact data splits of the Day 4 / Day 5 and Day 6 lessons (default seeds) to safetensors files, so
 //! that `bench/lessons_pytorch.py` trains PyTorch on the very rows and images the notebooks train on.
 //!
-//! Usage: `cargo run --example lesson_splits -- OUT_DIR` (Day 6's stand-in needs the MNIST test files:
+//! Usage: `cargo run --example lesson_splits -- OUT_DIR` (offline, Day 6's Fashion-MNIST comes from the mirror:
 //! `CANDLELIT_DATA_MIRROR=../shared/data`, as `scripts/test` sets it).
 
 use std::collections::HashMap;
@@ -25,15 +25,15 @@ fn main() -> Result<()> {
     ]);
     candle::safetensors::save(&tables, out.join("breast_cancer_split.safetensors"))?;
 
-    // Day 6 on the offline stand-in: the MNIST test images split 8,000 / 2,000 with seed 0.
-    let splits = image_splits("mnist-test", 0)?;
+    // Day 6: Fashion-MNIST's own 60,000 / 10,000 split.
+    let splits = image_splits("fashion-mnist")?;
     let images = HashMap::from([
         ("x_train".to_string(), splits.train.images_tensor(&cpu)?),
         ("y_train".to_string(), splits.train.labels_tensor(&cpu)?),
         ("x_test".to_string(), splits.test.images_tensor(&cpu)?),
         ("y_test".to_string(), splits.test.labels_tensor(&cpu)?),
     ]);
-    candle::safetensors::save(&images, out.join("mnist_test_split.safetensors"))?;
+    candle::safetensors::save(&images, out.join("fashion_mnist.safetensors"))?;
     println!("wrote the Day 4 and Day 6 splits to {}", out.display());
     Ok(())
 }

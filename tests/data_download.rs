@@ -128,7 +128,7 @@ fn a_folder_mirror_is_copied_and_verified() {
     let fetcher = Fetcher::new(data.path().to_path_buf(), Some(Mirror::Folder(shared_data()))).quiet();
     let path = fetcher.fetch(&LABELS).expect("copied");
     assert_eq!(sha256_of(&path).expect("hash"), LABELS.sha256);
-    let missing = RemoteFile { name: "train-images-idx3-ubyte.gz", ..IMAGES };
+    let missing = RemoteFile { name: "no-such-file-idx3-ubyte.gz", ..IMAGES };
     let err = fetcher.fetch(&missing).expect_err("not in the mirror").to_string();
     assert!(err.contains("the mirror folder has no") && err.contains("put it at"), "{err}");
 }

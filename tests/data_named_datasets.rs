@@ -7,7 +7,7 @@ mod common;
 use candlelit::prelude::*;
 
 #[test]
-fn named_datasets_come_from_the_mirror_and_the_stand_in_splits_with_a_seed() {
+fn named_datasets_come_from_the_mirror_and_a_missing_file_says_where_to_put_it() {
     let data = tempfile::tempdir().expect("temp dir");
     // SAFETY: the only test in this binary; nothing else reads the environment concurrently.
     unsafe {
@@ -18,22 +18,34 @@ fn named_datasets_come_from_the_mirror_and_the_stand_in_splits_with_a_seed() {
     assert_eq!((test.len(), test.name()), (10_000, "MNIST test"));
     assert!(data.path().join("mnist/t10k-images-idx3-ubyte.gz").is_file(), "copied into CANDLELIT_DATA");
 
-    let a = image_splits("mnist-test", 3).expect("stand-in");
-    let b = image_splits("mnist-test", 3).expect("stand-in again");
-    let c = image_splits("mnist-test", 4).expect("another seed");
-    assert_eq!((a.train.len(), a.test.len()), (8_000, 2_000));
-    assert_eq!(a.train.labels(), b.train.labels(), "the same seed gives the same split");
-    assert_ne!(a.train.labels(), c.train.labels(), "another seed gives another split");
-    // Together the two parts hold exactly the images of the test set: the same count of every digit.
-    let count = |labels: &[u8]| (0..10u8).map(|d| labels.iter().filter(|&&l| l == d).count()).collect::<Vec<_>>();
-    let parts: Vec<usize> = count(a.train.labels()).iter().zip(count(a.test.labels())).map(|(x, y)| x + y).collect();
-    assert_eq!(parts, count(test.labels()));
+    let splits = image_splits("fashion-mnist").expect("Fashion-MNIST through the mirror");
+    assert_eq!((splits.train.len(), splits.test.len()), (60_000, 10_000));
+    assert_eq!((splits.train.name(), splits.train.image_size()), ("Fashion-MNIST train", (28, 28)));
+    assert_eq!(splits.train.classes()[9], "Ankle boot");
+    // Every class is equally common in both splits: 6,000 and 1,000 images each.
+    let count = |labels: &[u8]| (0..10u8).map(|c| labels.iter().filter(|&&l| l == c).count()).collect::<Vec<_>>();
+    assert_eq!((count(splits.train.labels()), count(splits.test.labels())), (vec![6_000; 10], vec![1_000; 10]));
+    assert_eq!(image_splits("mnist").expect("MNIST").train.len(), 60_000);
+    let err = image_splits("mnist-test").expect_err("the old stand-in is gone").to_string();
+    assert!(err.contains(r#"["fashion-mnist", "mnist"]"#), "{err}");
 
-    // The Fashion-MNIST images are not in the mirror: the error says which file to put where.
-    let err = fashion_mnist(Split::Test).expect_err("no Fashion-MNIST images offline").to_string();
-    let expected = data.path().join("fashion-mnist/t10k-images-idx3-ubyte.gz");
+    // A file missing from the mirror: the error says which file to put where, with its checksum.
+    let empty_mirror = tempfile::tempdir().expect("temp dir");
+    let fresh_data = tempfile::tempdir().expect("temp dir");
+    // SAFETY: as above.
+    unsafe {
+        std::env::set_var("CANDLELIT_DATA", fresh_data.path());
+        std::env::set_var("CANDLELIT_DATA_MIRROR", empty_mirror.path());
+    }
+    let err = fashion_mnist(Split::Test).expect_err("not in an empty mirror").to_string();
+    let expected = fresh_data.path().join("fashion-mnist/t10k-images-idx3-ubyte.gz");
     assert!(err.contains(&format!("put it at {}", expected.display())), "{err}");
     assert!(err.contains("346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073"), "{err}");
+    // SAFETY: as above.
+    unsafe {
+        std::env::set_var("CANDLELIT_DATA", data.path());
+        std::env::set_var("CANDLELIT_DATA_MIRROR", common::shared_data());
+    }
 
     let table = breast_cancer().expect("the embedded breast cancer table");
     assert_eq!(table.len(), 569);

@@ -1,6 +1,6 @@
-//! The training toolkit end to end on real data: a 784-128-64-10 MLP trained for 3 epochs on 8,000 images of the
-//! real MNIST test set (the offline stand-in for Fashion-MNIST, from `../shared/data`) must reach ≥ 90% accuracy
-//! on the other 2,000. One test in this file, because it sets the process's environment.
+//! The training toolkit end to end on real data: a 784-128-64-10 MLP trained for 3 epochs on the first 10,000 MNIST
+//! training images (from `../shared/data`) must reach ≥ 90% accuracy on the whole test set. One test in this file,
+//! because it sets the process's environment.
 
 mod common;
 
@@ -9,7 +9,7 @@ use std::sync::Arc;
 use candlelit::prelude::*;
 
 #[test]
-fn a_three_epoch_mlp_reaches_90_percent_on_the_mnist_stand_in() -> Result<()> {
+fn a_three_epoch_mlp_reaches_90_percent_on_an_mnist_subset() -> Result<()> {
     let data = tempfile::tempdir().map_err(|e| candle::Error::Msg(e.to_string()))?;
     // SAFETY: the only test in this binary; nothing else reads the environment concurrently.
     unsafe {
@@ -18,11 +18,13 @@ fn a_three_epoch_mlp_reaches_90_percent_on_the_mnist_stand_in() -> Result<()> {
     }
     let dev = Device::Cpu;
     manual_seed(0);
-    let splits = image_splits("mnist-test", 0)?;
+    let splits = image_splits("mnist")?;
+    let train_images = splits.train.select("MNIST train, first 10,000", &(0..10_000).collect::<Vec<_>>())?;
+    let test_images = splits.test;
     let to_input = Arc::new(ToTensor.then(Normalize::new(&[0.1307], &[0.3081])?));
     let train =
-        DataLoader::new(splits.train.with_transform(to_input.clone())).batch_size(64).shuffle(true).device(&dev);
-    let test = DataLoader::new(splits.test.with_transform(to_input)).batch_size(500).device(&dev);
+        DataLoader::new(train_images.with_transform(to_input.clone())).batch_size(64).shuffle(true).device(&dev);
+    let test = DataLoader::new(test_images.with_transform(to_input)).batch_size(500).device(&dev);
 
     let model = Sequential::new(&dev)
         .push(nn::Flatten)

@@ -148,7 +148,7 @@ fn a_script_on_standard_input_runs_entry_by_entry_and_stops_at_the_first_error()
         &dir,
         "let x = randn((3, 4), &Device::Cpu)?;\nfn rows(t: &Tensor) -> usize {\n    t.dims()[0]\n}\n\
          println!(\"rows {}\", rows(&x));\nx.dims()\n\
-         let data = image_splits(\"mnist-test\", 0)?;\n\
+         let data = image_splits(\"fashion-mnist\")?;\n\
          let loader = DataLoader::new(data.test.clone().with_transform(ToTensor)).batch_size(500).num_workers(2);\n\
          let mut seen = 0usize;\nfor batch in &loader { let (x, y) = batch?; seen += y.dim(0)?; }\n\
          println!(\"seen {seen} of {}\", data.test.len());\n\
@@ -161,7 +161,7 @@ fn a_script_on_standard_input_runs_entry_by_entry_and_stops_at_the_first_error()
     assert!(good.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&good.stderr));
     assert!(stdout.contains("rows 3") && stdout.contains("[3, 4]"), "{stdout}");
     // The prelude's data in a session: a loader kept in a variable, worker threads, data from the mirror.
-    assert!(stdout.contains("seen 2000 of 2000"), "{stdout}");
+    assert!(stdout.contains("seen 10000 of 10000"), "{stdout}");
     assert!(!stdout.lines().any(|l| l.trim() == "()"), "a loop ending an entry shows nothing: {stdout}");
     // The cell process gets its thread count once (Candle would re-count the cores on every operation).
     let threads = stdout.lines().find_map(|l| l.strip_prefix("threads=")).and_then(|n| n.trim().parse::<usize>().ok());

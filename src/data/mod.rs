@@ -16,7 +16,7 @@
 //! # fn main() -> Result<()> {
 //! let dev = device()?;
 //! let tf = ToTensor.then(Normalize::new(&[0.2860], &[0.3530])?);
-//! let data = image_splits("fashion-mnist", 0)?;          // or "mnist-test" offline
+//! let data = image_splits("fashion-mnist")?;             // or "mnist"
 //! let train = data.train.with_transform(tf);
 //! let loader = DataLoader::new(train).batch_size(64).shuffle(true).num_workers(2).device(&dev);
 //! for batch in &loader {

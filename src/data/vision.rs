@@ -2,8 +2,8 @@
 //! (like `torchvision.datasets.MNIST` and `FashionMNIST`).
 //!
 //! Both have 60,000 training and 10,000 test images. Files are fetched once into the data folder (see
-//! [`download`](super::download)). Offline, [`image_splits`] can stand in with `"mnist-test"`: the 10,000 real MNIST
-//! test images split 8,000 / 2,000 with a seed, read through the same code.
+//! [`download`](super::download)); without internet, point `CANDLELIT_DATA_MIRROR` at a folder or a local server
+//! that holds them.
 //!
 //! ```no_run
 //! use candlelit::prelude::*;
@@ -19,14 +19,11 @@
 use std::sync::Arc;
 
 use candle_core::{Device, Result, Tensor, bail};
-use rand::SeedableRng;
-use rand::seq::SliceRandom;
 
 use super::dataset::{Dataset, check_index};
 use super::download::{RemoteFile, fetch};
 use super::idx::read_idx_file;
 use super::transforms::Transform;
-use crate::random::PreludeRng;
 
 /// Which part of a dataset: the training images or the held-out test images.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -346,31 +343,21 @@ pub struct ImageSplits {
 }
 
 /// The names [`image_splits`] knows.
-pub const IMAGE_DATASETS: [&str; 3] = ["fashion-mnist", "mnist", "mnist-test"];
+pub const IMAGE_DATASETS: [&str; 2] = ["fashion-mnist", "mnist"];
 
 /// The train and test sets of the image dataset called `name` — what a lesson's `dataset` parameter picks:
 ///
-/// - `"fashion-mnist"`: 60,000 / 10,000 (the lessons' default);
-/// - `"mnist"`: 60,000 / 10,000;
-/// - `"mnist-test"`: the 10,000 MNIST test images split 8,000 / 2,000 at random with `seed` — a small stand-in that
-///   runs offline from the files in a data mirror; figures from it are not Fashion-MNIST figures.
+/// - `"fashion-mnist"`: 60,000 / 10,000 clothes (the lessons' default);
+/// - `"mnist"`: 60,000 / 10,000 handwritten digits.
+///
+/// For a quick run on fewer images, take a subset with [`ImageDataset::select`].
 ///
 /// # Errors
 /// When the name is unknown or the files cannot be fetched.
-pub fn image_splits(name: &str, seed: u64) -> Result<ImageSplits> {
+pub fn image_splits(name: &str) -> Result<ImageSplits> {
     match name {
         "fashion-mnist" => Ok(ImageSplits { train: fashion_mnist(Split::Train)?, test: fashion_mnist(Split::Test)? }),
         "mnist" => Ok(ImageSplits { train: mnist(Split::Train)?, test: mnist(Split::Test)? }),
-        "mnist-test" => {
-            let all = mnist(Split::Test)?;
-            let mut order: Vec<usize> = (0..all.len()).collect();
-            order.shuffle(&mut PreludeRng::seed_from_u64(seed));
-            let cut = all.len() * 4 / 5;
-            Ok(ImageSplits {
-                train: all.select("MNIST test images 0-80% (stand-in train)", &order[..cut])?,
-                test: all.select("MNIST test images 80-100% (stand-in test)", &order[cut..])?,
-            })
-        }
         other => bail!("there is no image dataset called {other:?}; choose one of {IMAGE_DATASETS:?}"),
     }
 }
@@ -396,6 +383,6 @@ mod tests {
         let (image, label) = picked.get(0).expect("item");
         assert_eq!((image.flatten_all().expect("f").to_vec1::<f32>().expect("v"), label), (vec![3., 3.], 0));
         assert_eq!(ds.repeat(2).len(), 6);
-        assert!(image_splits("cifar", 0).expect_err("unknown").to_string().contains("fashion-mnist"));
+        assert!(image_splits("cifar").expect_err("unknown").to_string().contains("fashion-mnist"));
     }
 }
