@@ -33,6 +33,7 @@
 pub use crate::loss;
 pub use crate::nn;
 pub use crate::nn::{Sequential, Summary};
+pub use crate::train::SummaryWriter;
 pub use crate::train::{
     Adam, AdamW, Checkpoint, ConfusionMatrix, CosineAnnealingLr, EarlyStopping, ExponentialLr, Goal, GradAccumulator,
     History, LinearLr, LrSchedule, OptimizerState, Progress, ReduceLrOnPlateau, RmsProp, RunningMean, Scheduler,

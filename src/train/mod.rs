@@ -9,6 +9,7 @@
 //! - [`progress`] — a [`Progress`] bar that redraws in place in the terminal and in the notebook.
 //! - [`live`] — a [`History`] of per-epoch numbers whose figure redraws in place after each epoch.
 //! - [`search`] — an Optuna-like [`Study`] for hyperparameters, with TPE or random search.
+//! - [`summary_writer`] — a [`SummaryWriter`] of TensorBoard event files, as in `torch.utils.tensorboard`.
 //!
 //! A whole epoch, PyTorch-style:
 //!
@@ -45,6 +46,7 @@ pub mod optim;
 pub mod progress;
 pub mod schedule;
 pub mod search;
+pub mod summary_writer;
 pub mod weights;
 
 pub use autograd::{GradAccumulator, grad_of, grads_of, requires_grad};
@@ -56,4 +58,5 @@ pub use schedule::{
     CosineAnnealingLr, ExponentialLr, Goal, LinearLr, LrSchedule, ReduceLrOnPlateau, Scheduler, StepLr, Warmup,
 };
 pub use search::{ParamValue, SearchMethod, Study, Trial, TrialRecord, TrialTable};
+pub use summary_writer::SummaryWriter;
 pub use weights::{Checkpoint, CheckpointInfo, load_weights, save_weights};
