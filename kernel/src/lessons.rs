@@ -11,9 +11,14 @@
 //! | ` ```rust solution id=NAME ` | left out | the model answer (graders and CI run it) |
 //! | ` ```rust check id=NAME ` | code cell tagged `check` | instant feedback; the grader runs its own copy |
 //! | ` ```rust hidden-check id=NAME ` | left out | more checks only the grader runs |
+//! | ` ```rust wrong id=NAME ` | left out | a plausible wrong answer the visible check must reject (tests run it) |
 //!
-//! Every exercise needs at least one `check`; `solution`, `check` and `hidden-check` name an exercise defined above
-//! them. Cell ids come from the lesson (`exercise-NAME`, `check-NAME`, `code-3`, …), so building twice gives the
+//! Every exercise needs at least one `check`; `solution`, `check`, `hidden-check` and `wrong` name an exercise
+//! defined above them. A `wrong` cell is a complete alternative to the exercise cell that violates exactly one
+//! requirement the exercise text states, named on its first line: `// breaks: <that requirement>`. An exercise
+//! may have any number of them; the lesson tests put each one in the exercise cell and demand a ✘ from the
+//! exercise's visible `check`, so a learner never sees ✔ in the notebook for an answer the grader fails on a
+//! stated requirement. Cell ids come from the lesson (`exercise-NAME`, `check-NAME`, `code-3`, …), so building twice gives the
 //! same bytes, and `check` fails when a committed notebook differs from what its lesson builds.
 
 use std::collections::BTreeMap;
@@ -49,6 +54,10 @@ enum Action {
         /// Where to write them (not `notebooks/`, which holds the learners' versions).
         #[arg(value_name = "DIR")]
         out: PathBuf,
+        /// Instead, write `dayNN-NAME--wrong.ipynb` for each lesson with `wrong` answers: the solved notebook with
+        /// each wrong answer put to its exercise's visible check (what the lesson tests grade).
+        #[arg(long, hide = true)]
+        wrong: bool,
     },
 }
 
@@ -72,6 +81,8 @@ pub enum Role {
     Check(String),
     /// A check only the grader runs (not in the notebook).
     HiddenCheck(String),
+    /// A wrong answer to an exercise that its visible check must reject (not in the notebook).
+    Wrong(String),
 }
 
 /// One cell of a lesson.
@@ -110,6 +121,28 @@ pub struct Exercise {
     pub checks: Vec<String>,
     /// The model answer, when the lesson has one.
     pub solution: Option<String>,
+    /// Wrong answers the visible check must reject, in lesson order.
+    pub wrong: Vec<WrongAnswer>,
+}
+
+/// A `wrong` cell: an answer to an exercise that violates one requirement its text states.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrongAnswer {
+    /// The requirement it violates (its `// breaks:` line, without the prefix).
+    pub breaks: String,
+    /// The whole cell, `// breaks:` line included: what goes into the exercise cell.
+    pub source: String,
+    /// 1-based line of its opening fence.
+    pub line: usize,
+}
+
+/// The first line every `wrong` cell starts with.
+const BREAKS: &str = "// breaks:";
+
+/// The requirement a `wrong` cell's source names on its first line, if it does.
+fn breaks_of(source: &str) -> Option<&str> {
+    let comment = source.lines().next()?.trim().strip_prefix("//")?;
+    comment.trim_start().strip_prefix("breaks:").map(str::trim).filter(|what| !what.is_empty())
 }
 
 impl Lesson {
@@ -125,8 +158,9 @@ impl Lesson {
     /// Parses lesson text (`path` is for messages).
     ///
     /// # Errors
-    /// `FILE:LINE: what is wrong` for an unknown tag, a missing or repeated id, a bad `points`, a check for an
-    /// exercise not defined above it, or an exercise without a check.
+    /// `FILE:LINE: what is wrong` for an unknown tag, a missing or repeated id, a bad `points`, a check (or
+    /// solution, or wrong answer) for an exercise not defined above it, an exercise without a check, or a `wrong`
+    /// cell whose first line is not `// breaks: ...`.
     pub fn parse(path: &Path, text: &str) -> Result<Lesson, String> {
         let line_of = |offset: usize| text[..offset].matches('\n').count() + 1;
         let fail = |line: usize, what: String| format!("{}:{line}: {what}", path.display());
@@ -148,7 +182,7 @@ impl Lesson {
                             }
                             checked.insert(id.clone(), false);
                         }
-                        Role::Solution(id) | Role::Check(id) | Role::HiddenCheck(id) => {
+                        Role::Solution(id) | Role::Check(id) | Role::HiddenCheck(id) | Role::Wrong(id) => {
                             if !exercises.contains_key(id) {
                                 return Err(fail(line, format!("`{id}` is not an exercise defined above this cell")));
                             }
@@ -166,6 +200,17 @@ impl Lesson {
                 Event::End(TagEnd::CodeBlock) => {
                     if let Some((line, role)) = open.take() {
                         let source = code.trim_end_matches('\n').to_string();
+                        if let Role::Wrong(id) = &role
+                            && breaks_of(&source).is_none()
+                        {
+                            return Err(fail(
+                                line + 1,
+                                format!(
+                                    "a `wrong` cell for `{id}` starts with `{BREAKS} <the requirement of the \
+                                     exercise text this answer violates>`"
+                                ),
+                            ));
+                        }
                         cells.push(LessonCell::Code { role, source, line });
                         prose_from = range.end;
                     }
@@ -186,17 +231,53 @@ impl Lesson {
 
     /// The notebook learners get: no solutions, no hidden checks, no outputs.
     pub fn notebook(&self) -> Notebook {
-        self.build_notebook(false)
+        self.build_notebook(Mode::Learner)
     }
 
     /// The instructor's version: the learners' notebook with each exercise cell holding its model answer (an
     /// exercise without a solution keeps the learner's cell). Cell ids and tags are the learners', so the grader
     /// grades it like any submission.
     pub fn solved_notebook(&self) -> Notebook {
-        self.build_notebook(true)
+        self.build_notebook(Mode::Solved)
     }
 
-    fn build_notebook(&self, solved: bool) -> Notebook {
+    /// The solved notebook with every `wrong` answer put to its exercise's visible check, for the lesson tests,
+    /// or `None` when the lesson has no wrong answers.
+    ///
+    /// Just before each exercise's cell (which holds the model answer) comes one plain cell per wrong answer,
+    /// id `wrong-NAME-K` (K counts from 1 in lesson order), metadata `candlelit.wrong` = `{exercise, breaks,
+    /// line}`, holding
+    /// ```text
+    /// {
+    /// <the wrong answer>
+    /// ;
+    /// <the exercise's visible check cell(s), as the learner's notebook has them>
+    /// };
+    /// ```
+    /// Why this shape: the whole lesson runs once (one graded submission) however many wrong answers it has,
+    /// where a submission per wrong answer would run the lesson again for each. Each wrong answer runs where the
+    /// learner's answer would, after the cells before the exercise and before its model answer, so it sees the
+    /// learner's variables, not ones the model answer or later cells redefined; the block keeps its own `let`s
+    /// and items from leaking into the cells after it, which then run as in the solved notebook (what it changes
+    /// in place, e.g. weights it trains, does carry over: the tests also demand full marks for this notebook).
+    /// The verdict in the cell is what the learner's check cell would show for that answer; as the grader runs
+    /// that same check among the exercise's checks, a ✘ there is also zero points at grading.
+    pub fn wrong_notebook(&self) -> Option<Notebook> {
+        self.exercises().iter().any(|e| !e.wrong.is_empty()).then(|| self.build_notebook(Mode::Wrong))
+    }
+
+    fn build_notebook(&self, mode: Mode) -> Notebook {
+        let solved = mode != Mode::Learner;
+        let exercises = self.exercises();
+        let visible_checks = |id: &str| -> Vec<&str> {
+            self.cells
+                .iter()
+                .filter_map(|cell| match cell {
+                    LessonCell::Code { role: Role::Check(of), source, .. } if of == id => Some(source.as_str()),
+                    _ => None,
+                })
+                .collect()
+        };
         let solutions: BTreeMap<&str, &str> = self
             .cells
             .iter()
@@ -223,6 +304,21 @@ impl Lesson {
                     candlelit: None,
                 },
                 LessonCell::Code { role, source, .. } => {
+                    if let (Mode::Wrong, Role::Exercise { id, .. }) = (mode, role) {
+                        let wrong = exercises.iter().filter(|e| &e.id == id).flat_map(|e| &e.wrong);
+                        for (k, answer) in wrong.enumerate() {
+                            let check = visible_checks(id).join("\n");
+                            cells.push(NewCell {
+                                cell_type: "code",
+                                id: unique(format!("wrong-{id}-{}", k + 1)),
+                                source: format!("{{\n{}\n;\n{check}\n}};", answer.source),
+                                tags: Vec::new(),
+                                candlelit: Some(json!({"wrong": {
+                                    "exercise": id, "breaks": answer.breaks, "line": answer.line
+                                }})),
+                            });
+                        }
+                    }
                     let (id, tags, candlelit) = match role {
                         Role::Plain => (format!("code-{number}"), vec![], None),
                         Role::Parameters => ("parameters".into(), vec!["parameters".to_string()], None),
@@ -234,7 +330,7 @@ impl Lesson {
                         Role::Check(id) => {
                             (format!("check-{id}"), vec!["check".to_string()], Some(json!({"exercise": id})))
                         }
-                        Role::Solution(_) | Role::HiddenCheck(_) => continue,
+                        Role::Solution(_) | Role::HiddenCheck(_) | Role::Wrong(_) => continue,
                     };
                     let source = match role {
                         Role::Exercise { id, .. } if solved => solutions.get(id.as_str()).copied().unwrap_or(source),
@@ -258,11 +354,15 @@ impl Lesson {
     pub fn exercises(&self) -> Vec<Exercise> {
         let mut found: Vec<Exercise> = Vec::new();
         for cell in &self.cells {
-            let LessonCell::Code { role, source, .. } = cell else { continue };
+            let LessonCell::Code { role, source, line } = cell else { continue };
             match role {
-                Role::Exercise { id, points } => {
-                    found.push(Exercise { id: id.clone(), points: *points, checks: Vec::new(), solution: None })
-                }
+                Role::Exercise { id, points } => found.push(Exercise {
+                    id: id.clone(),
+                    points: *points,
+                    checks: Vec::new(),
+                    solution: None,
+                    wrong: Vec::new(),
+                }),
                 Role::Check(id) | Role::HiddenCheck(id) => {
                     if let Some(e) = found.iter_mut().find(|e| &e.id == id) {
                         e.checks.push(source.clone());
@@ -273,11 +373,28 @@ impl Lesson {
                         e.solution = Some(source.clone());
                     }
                 }
+                Role::Wrong(id) => {
+                    if let Some(e) = found.iter_mut().find(|e| &e.id == id) {
+                        let breaks = breaks_of(source).unwrap_or_default().to_string();
+                        e.wrong.push(WrongAnswer { breaks, source: source.clone(), line: *line });
+                    }
+                }
                 Role::Plain | Role::Parameters => {}
             }
         }
         found
     }
+}
+
+/// Which notebook [`Lesson::build_notebook`] builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// The learners': exercise cells as the lesson has them.
+    Learner,
+    /// Model answers in the exercise cells.
+    Solved,
+    /// Solved, with the wrong answers put to the visible checks ([`Lesson::wrong_notebook`]).
+    Wrong,
 }
 
 /// A visible check that shows a line of its exercise's solution (learners would read the answer in the
@@ -340,14 +457,14 @@ fn role(info: &str) -> Result<Role, String> {
                     Some(value.parse::<u32>().map_err(|_| format!("points must be a whole number, not `{value}`"))?)
             }
             Some((key, _)) => return Err(format!("unknown setting `{key}` (known: id, points)")),
-            None if ["parameters", "exercise", "solution", "check", "hidden-check"].contains(&word) => {
+            None if ["parameters", "exercise", "solution", "check", "hidden-check", "wrong"].contains(&word) => {
                 if let Some(first) = tag.replace(word) {
                     return Err(format!("a cell has one tag; this one has `{first}` and `{word}`"));
                 }
             }
             None => {
                 return Err(format!(
-                    "unknown tag `{word}` (known: parameters, exercise, solution, check, hidden-check)"
+                    "unknown tag `{word}` (known: parameters, exercise, solution, check, hidden-check, wrong)"
                 ));
             }
         }
@@ -365,6 +482,7 @@ fn role(info: &str) -> Result<Role, String> {
         Some(other) if points.is_some() => return Err(format!("`points` belongs on the exercise, not the {other}")),
         Some("solution") => Role::Solution(need_id("solution")?),
         Some("check") => Role::Check(need_id("check")?),
+        Some("wrong") => Role::Wrong(need_id("wrong")?),
         Some(_) => Role::HiddenCheck(need_id("hidden-check")?),
     })
 }
@@ -412,16 +530,17 @@ pub fn run(args: &Args) -> Result<(), String> {
     match args.action {
         Action::Build => build(&lessons, &notebooks),
         Action::Check => check(&lessons, &notebooks),
-        Action::Solved { ref out } => solved(&lessons, out),
+        Action::Solved { ref out, wrong } => solved(&lessons, out, wrong),
     }
 }
 
-/// Writes every lesson's solved notebook (model answers in the exercise cells) into `out`.
+/// Writes every lesson's solved notebook (model answers in the exercise cells) into `out`; with `wrong`, every
+/// lesson's [wrong-answer notebook](Lesson::wrong_notebook) instead, as `dayNN-NAME--wrong.ipynb`.
 ///
 /// # Errors
 /// Every malformed lesson (nothing is written then), a folder or file that cannot be written, or `out` being the
 /// learners' notebooks folder.
-pub fn solved(lessons: &Path, out: &Path) -> Result<(), String> {
+pub fn solved(lessons: &Path, out: &Path, wrong: bool) -> Result<(), String> {
     let parsed = parse_all(lessons)?;
     let learners = crate::paths::prelude_source().join("notebooks");
     if out.canonicalize().ok().is_some_and(|o| learners.canonicalize().ok().is_some_and(|l| o == l)) {
@@ -432,9 +551,14 @@ pub fn solved(lessons: &Path, out: &Path) -> Result<(), String> {
     }
     std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
     for lesson in &parsed {
-        let path = notebook_path(&lesson.path, out);
-        std::fs::write(&path, lesson.solved_notebook().to_text())
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        let (path, book) = if wrong {
+            let Some(book) = lesson.wrong_notebook() else { continue };
+            let stem = lesson.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            (out.join(format!("{stem}--wrong.ipynb")), book)
+        } else {
+            (notebook_path(&lesson.path, out), lesson.solved_notebook())
+        };
+        std::fs::write(&path, book.to_text()).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         println!("wrote {}", path.display());
     }
     Ok(())
@@ -573,6 +697,68 @@ mod tests {
     }
 
     #[test]
+    fn wrong_answers_belong_to_their_exercise_and_stay_out_of_notebooks() {
+        let lesson = parse(
+            "```rust exercise id=double points=2\nlet d = todo!();\n```\n```rust solution id=double\nlet d = 2 * n;\n```\n\
+             ```rust check id=double\ncheck_double(d);\n```\n\
+             ```rust wrong id=double\n// breaks: d is twice n (not n + 2)\nlet d = n + 2;\n```\n\
+             Prose.\n\n```rust wrong id=double\n  //   breaks:   d is an integer  \nlet d = 2.0 * n as f64;\n```\n\
+             ```rust exercise id=none points=1\nlet e = todo!();\n```\n```rust check id=none\ncheck_none(e);\n```\n",
+        )
+        .expect("parses");
+        let exercises = lesson.exercises();
+        assert_eq!(
+            exercises[0].wrong,
+            [
+                WrongAnswer {
+                    breaks: "d is twice n (not n + 2)".into(),
+                    source: "// breaks: d is twice n (not n + 2)\nlet d = n + 2;".into(),
+                    line: 10,
+                },
+                WrongAnswer {
+                    breaks: "d is an integer".into(),
+                    source: "  //   breaks:   d is an integer  \nlet d = 2.0 * n as f64;".into(),
+                    line: 16,
+                },
+            ]
+        );
+        assert_eq!(exercises[0].checks, ["check_double(d);"], "a wrong answer is not a check");
+        assert_eq!(exercises[0].solution.as_deref(), Some("let d = 2 * n;"), "nor the solution");
+        assert!(exercises[1].wrong.is_empty(), "an exercise may have no wrong answers");
+        let book = lesson.wrong_notebook().expect("the lesson has wrong answers");
+        let ids: Vec<_> = book.cells.iter().map(|c| c["id"].as_str().unwrap_or_default().to_string()).collect();
+        assert_eq!(
+            ids,
+            [
+                "wrong-double-1",
+                "wrong-double-2",
+                "exercise-double",
+                "check-double",
+                "md-5",
+                "exercise-none",
+                "check-none"
+            ],
+            "each wrong answer comes before its exercise's model answer"
+        );
+        assert_eq!(
+            crate::notebook::source(&book.cells[0]),
+            "{\n// breaks: d is twice n (not n + 2)\nlet d = n + 2;\n;\ncheck_double(d);\n};"
+        );
+        assert_eq!(book.cells[1]["metadata"]["candlelit"]["wrong"]["breaks"], "d is an integer");
+        assert_eq!(book.cells[1]["metadata"]["candlelit"]["wrong"]["line"], 16);
+        assert!(crate::notebook::tags(&book.cells[0]).is_empty(), "a plain cell: the grader runs it as it is");
+        assert_eq!(crate::notebook::source(&book.cells[2]), "let d = 2 * n;");
+        let plain = parse("```rust exercise id=a points=1\nlet y = 0;\n```\n```rust check id=a\nc(y);\n```\n");
+        assert!(plain.expect("parses").wrong_notebook().is_none(), "no wrong answers, no notebook");
+        for book in [lesson.notebook(), lesson.solved_notebook()] {
+            let text = book.to_text();
+            assert!(!text.contains("breaks") && !text.contains("n + 2"), "wrong answers stay out: {text}");
+            let ids: Vec<_> = book.cells.iter().map(|c| c["id"].as_str().unwrap_or_default().to_string()).collect();
+            assert_eq!(ids, ["exercise-double", "check-double", "md-5", "exercise-none", "check-none"]);
+        }
+    }
+
+    #[test]
     fn malformed_lessons_say_where_and_what() {
         let cases = [
             ("```rust exercize id=a points=1\n```\n", "day00-test.md:1: unknown tag `exercize`"),
@@ -587,6 +773,27 @@ mod tests {
             ),
             ("```rust parameters id=a\n```\n", "belong to exercise"),
             ("```rust check solution id=a\n```\n", "one tag"),
+            (
+                "```rust exercise id=a points=1\n```\n```rust check id=a\n```\n```rust wrong\n// breaks: x\n```\n",
+                "day00-test.md:5: a `wrong` cell needs `id=NAME`",
+            ),
+            ("```rust wrong id=a\n// breaks: x\n```\n", "day00-test.md:1: `a` is not an exercise defined above"),
+            (
+                "```rust exercise id=a points=1\n```\n```rust check id=a\n```\n```rust wrong id=a\nlet y = 1;\n```\n",
+                "day00-test.md:6: a `wrong` cell for `a` starts with `// breaks:",
+            ),
+            (
+                "```rust exercise id=a points=1\n```\n```rust check id=a\n```\n```rust wrong id=a\n// breaks:\nlet y = 1;\n```\n",
+                "day00-test.md:6: a `wrong` cell for `a` starts with `// breaks:",
+            ),
+            (
+                "```rust exercise id=a points=1\n```\n```rust check id=a\n```\n```rust wrong id=a\nlet y = 1; // breaks: x\n```\n",
+                "day00-test.md:6: a `wrong` cell for `a` starts with `// breaks:",
+            ),
+            (
+                "```rust exercise id=a points=1\n```\n```rust wrong id=a points=1\n// breaks: x\n```\n",
+                "`points` belongs on the exercise",
+            ),
             (
                 "```rust exercise id=a points=1\nlet y = 0;\n```\n```rust solution id=a\nlet y = x.sqr()?.sum_all()?;\n```\n\
                  ```rust check id=a\nassert!(y == x.sqr()?.sum_all()?);\n```\n",
