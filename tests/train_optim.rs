@@ -619,3 +619,57 @@ fn reduce_on_plateau_matches_pytorch() -> Result<()> {
     assert_lrs("ReduceLROnPlateau", &got, &PLATEAU_LR);
     Ok(())
 }
+
+/// An optimizer's state must not remember how it was computed: with a loss whose gradient depends on the weights
+/// themselves (an L2 penalty) or with `weight_decay` added to the gradient, a buffer that kept its autograd record
+/// would link every step to the one before, and memory would grow with each batch (a Day 6 run reached 21 GB).
+#[test]
+fn optimizer_state_keeps_no_autograd_history() -> Result<()> {
+    let fresh = || -> Result<Var> { Var::new(&[[0.5f32, -1.0], [2.0, 0.25]], &Device::Cpu) };
+    let penalised_step = |w: &Var, opt: &mut dyn FnMut(&Tensor) -> Result<()>| -> Result<()> {
+        let x = Tensor::new(&[[1f32, 2.0]], &Device::Cpu)?;
+        let loss = (x.matmul(w.as_tensor())?.sum_all()? + (w.as_tensor().sqr()?.sum_all()? * 0.01)?)?;
+        opt(&loss)
+    };
+    let states: Vec<(&str, Vec<(String, Tensor)>)> = vec![
+        ("Adam", {
+            let w = fresh()?;
+            let mut opt = Adam::new(vec![w.clone()], 0.1)?.weight_decay(0.01);
+            for _ in 0..3 {
+                penalised_step(&w, &mut |l| opt.backward_step(l))?;
+            }
+            opt.state_tensors()?
+        }),
+        ("AdamW", {
+            let w = fresh()?;
+            let mut opt = AdamW::new(vec![w.clone()], 0.1)?.weight_decay(0.01);
+            for _ in 0..3 {
+                penalised_step(&w, &mut |l| opt.backward_step(l))?;
+            }
+            opt.state_tensors()?
+        }),
+        ("Sgd with momentum", {
+            let w = fresh()?;
+            let mut opt = Sgd::new(vec![w.clone()], 0.1)?.momentum(0.9).weight_decay(0.01);
+            for _ in 0..3 {
+                penalised_step(&w, &mut |l| opt.backward_step(l))?;
+            }
+            opt.state_tensors()?
+        }),
+        ("RmsProp", {
+            let w = fresh()?;
+            let mut opt = RmsProp::new(vec![w.clone()], 0.01)?.momentum(0.9).weight_decay(0.01);
+            for _ in 0..3 {
+                penalised_step(&w, &mut |l| opt.backward_step(l))?;
+            }
+            opt.state_tensors()?
+        }),
+    ];
+    for (name, state) in states {
+        assert!(state.iter().any(|(n, _)| !n.ends_with(".step")), "{name} keeps buffers: {state:?}");
+        for (buffer, tensor) in state {
+            assert!(!tensor.track_op(), "{name}: buffer {buffer} still carries an autograd record");
+        }
+    }
+    Ok(())
+}

@@ -79,6 +79,11 @@ impl Slots {
     }
 
     /// Calls `update(var, grad, step, buffers)` for each variable that has a gradient, after counting the step.
+    ///
+    /// Like PyTorch's `step()`, which runs under `no_grad`, nothing of the update is recorded for autograd: the
+    /// gradient is detached before the update and every buffer after it. Without that, a gradient that depends on
+    /// the variable itself (an L2 penalty in the loss, or `weight_decay` added to the gradient) would make each
+    /// step's momentum hold the whole history of earlier steps, and memory would grow with every batch.
     fn for_each_with_grad(
         &mut self,
         grads: &GradStore,
@@ -87,7 +92,10 @@ impl Slots {
         for ((var, step), buffers) in self.vars.iter().zip(self.steps.iter_mut()).zip(self.buffers.iter_mut()) {
             if let Some(grad) = grads.get(var) {
                 *step += 1;
-                update(var, &grad.to_dtype(var.dtype())?, *step, buffers)?;
+                update(var, &grad.to_dtype(var.dtype())?.detach(), *step, buffers)?;
+                for buffer in buffers.values_mut() {
+                    *buffer = buffer.detach();
+                }
             }
         }
         Ok(())
