@@ -1,8 +1,8 @@
-//! Writes the exact data splits of the Day 4 / Day 5 and Day 6 lessons (default seeds) to safetensors files, so
-//! that `bench/lessons_pytorch.py` trains PyTorch on the very rows and images the notebooks train on.
+//! Writes the exact data split of the Day 4 / Day 5 lessons (default seed) to a safetensors file, so that
+//! `bench/lessons_pytorch.py` trains PyTorch on the very rows the notebooks train on (Day 6 needs no such file:
+//! both sides read Fashion-MNIST's own split from the same IDX files).
 //!
-//! Usage: `cargo run --example lesson_splits -- OUT_DIR` (offline, Day 6's Fashion-MNIST comes from the mirror:
-//! `CANDLELIT_DATA_MIRROR=../shared/data`, as `scripts/test` sets it).
+//! Usage: `cargo run --example lesson_splits -- OUT_DIR`
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -25,15 +25,6 @@ fn main() -> Result<()> {
     ]);
     candle::safetensors::save(&tables, out.join("breast_cancer_split.safetensors"))?;
 
-    // Day 6: Fashion-MNIST's own 60,000 / 10,000 split.
-    let splits = image_splits("fashion-mnist")?;
-    let images = HashMap::from([
-        ("x_train".to_string(), splits.train.images_tensor(&cpu)?),
-        ("y_train".to_string(), splits.train.labels_tensor(&cpu)?),
-        ("x_test".to_string(), splits.test.images_tensor(&cpu)?),
-        ("y_test".to_string(), splits.test.labels_tensor(&cpu)?),
-    ]);
-    candle::safetensors::save(&images, out.join("fashion_mnist.safetensors"))?;
-    println!("wrote the Day 4 and Day 6 splits to {}", out.display());
+    println!("wrote the Day 4 split to {}", out.display());
     Ok(())
 }
