@@ -1,6 +1,7 @@
 //! The course's lessons, end to end, with parameters made small: the grader gives the lesson's model answers full
 //! marks and the untouched learner notebook zero, with feedback a learner can act on; the learner's feedback
-//! notebook (every cell as it ran) has no error output, its figures, and a "not done yet" verdict per check.
+//! notebook (every cell as it ran) has no error output, its figures, and a "not done yet" verdict per check. Every
+//! `wrong` answer of a lesson gets ✘ from its exercise's visible check (see [`assert_wrong_answers_rejected`]).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -118,8 +119,16 @@ fn lesson_runs_and_grades(stem: &str, parameters: &[&str], min_figures: usize) {
         solved_dir.join(format!("{stem}.ipynb")).display().to_string(),
         repo().join("lessons").join(format!("{stem}.md")).display().to_string(),
     );
+    let wrong_dir = dir.join("wrong");
+    let built = candlelit(&dir, &["lessons", "solved", "--wrong", &wrong_dir.display().to_string()]);
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    let wrong = wrong_dir.join(format!("{stem}--wrong.ipynb"));
+    let wrong = wrong.is_file().then(|| wrong.display().to_string());
     let mut args =
         vec!["grade", &solved, "learner.ipynb", "--lesson", &lesson, "--json", "report.json", "--feedback", "feedback"];
+    // All of a lesson's wrong answers are in one more submission, which runs the lesson once more.
+    args.extend(wrong.as_deref());
+    args.extend(["--total-timeout", "3600"]);
     for p in parameters {
         args.extend(["-p", p]);
     }
@@ -130,9 +139,14 @@ fn lesson_runs_and_grades(stem: &str, parameters: &[&str], min_figures: usize) {
     // 1. The grader: the model answers earn every point, the untouched notebook none, and nothing crashes.
     let report = read_json(&dir.join("report.json"));
     let max = report["max_points"].as_u64().expect("max_points");
-    let [model, untouched] = report["submissions"].as_array().expect("submissions").as_slice() else {
+    let submissions = report["submissions"].as_array().expect("submissions");
+    let [model, untouched, rest @ ..] = submissions.as_slice() else {
         panic!("{stem}: two submissions graded: {report}");
     };
+    assert_eq!(rest.len(), usize::from(wrong.is_some()), "{stem}: {report}");
+    if let [wrong] = rest {
+        assert_wrong_answers_rejected(stem, wrong, &read_json(&dir.join(format!("feedback/{stem}--wrong.ipynb"))));
+    }
     assert_eq!(model["points"].as_u64(), Some(max), "{stem}: the model answers should earn full marks: {model:#}");
     assert_eq!(model["problems"], serde_json::json!([]), "{stem}: {model:#}");
     assert_eq!(untouched["points"].as_u64(), Some(0), "{stem}: {untouched:#}");
@@ -172,6 +186,51 @@ fn lesson_runs_and_grades(stem: &str, parameters: &[&str], min_figures: usize) {
     let summary = text(&ran_book["cells"][0]["source"]);
     assert!(summary.starts_with(&format!("# Graded by candlelit: 0 / {max} points")), "{stem}: {summary}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The lesson's `wrong` answers, each run in its exercise's place with the visible check after it (one cell
+/// each, see `Lesson::wrong_notebook` in kernel/src/lessons.rs): every one ran (no failed cell), and the visible
+/// check said ✘ with a message, not "not done yet" and not ✔ — what the learner's check cell would show for that
+/// answer. The grader runs that same check among the exercise's checks, so a ✘ there is zero points at grading
+/// too. The model answers that follow still earn full marks, so the wrong answers did not upset the lesson's
+/// later cells. Fails naming the lesson, the exercise and the requirement (`// breaks:`) a check let through.
+fn assert_wrong_answers_rejected(stem: &str, graded: &Value, book: &Value) {
+    let mut accepted = Vec::new();
+    let mut count = 0;
+    for cell in book["cells"].as_array().expect("cells") {
+        let Some(wrong) = cell["metadata"]["candlelit"].get("wrong") else { continue };
+        count += 1;
+        let verdicts = executed(&serde_json::json!({"cells": [cell]})).verdicts;
+        let rejected = verdicts.iter().any(|v| {
+            v.starts_with('✘')
+                && !v.contains("not done yet")
+                && v.split_once(": ").is_some_and(|(_, message)| !message.trim().is_empty())
+        });
+        if !rejected {
+            let errors = executed(&serde_json::json!({"cells": [cell]})).errors;
+            accepted.push(format!(
+                "lessons/{stem}.md:{}: exercise `{}`: the visible check does not reject the wrong answer that breaks \
+                 \"{}\" (verdicts: {verdicts:?}{})",
+                wrong["line"],
+                wrong["exercise"].as_str().unwrap_or_default(),
+                wrong["breaks"].as_str().unwrap_or_default(),
+                if errors.is_empty() { String::new() } else { format!("; the cell failed: {errors:?}") }
+            ));
+        }
+    }
+    assert!(count > 0, "{stem}: the wrong-answer notebook has no wrong answers");
+    assert!(
+        accepted.is_empty(),
+        "{stem}: {} of {count} wrong answers got through:\n{}",
+        accepted.len(),
+        accepted.join("\n")
+    );
+    assert_eq!(
+        graded["points"], graded["max_points"],
+        "{stem}: with the wrong answers run before them, the model answers should still earn full marks: {graded:#}"
+    );
+    assert_eq!(graded["problems"], serde_json::json!([]), "{stem}: {graded:#}");
+    eprintln!("{stem}: {count} wrong answer(s), each rejected by its visible check");
 }
 
 /// One lesson after another (not in parallel): `scripts/test` runs this test alongside the others, and a 2-core
