@@ -625,45 +625,11 @@ fn reduce_on_plateau_matches_pytorch() -> Result<()> {
 /// would link every step to the one before, and memory would grow with each batch (a Day 6 run reached 21 GB).
 #[test]
 fn optimizer_state_keeps_no_autograd_history() -> Result<()> {
-    let fresh = || -> Result<Var> { Var::new(&[[0.5f32, -1.0], [2.0, 0.25]], &Device::Cpu) };
-    let penalised_step = |w: &Var, opt: &mut dyn FnMut(&Tensor) -> Result<()>| -> Result<()> {
-        let x = Tensor::new(&[[1f32, 2.0]], &Device::Cpu)?;
-        let loss = (x.matmul(w.as_tensor())?.sum_all()? + (w.as_tensor().sqr()?.sum_all()? * 0.01)?)?;
-        opt(&loss)
-    };
-    let states: Vec<(&str, Vec<(String, Tensor)>)> = vec![
-        ("Adam", {
-            let w = fresh()?;
-            let mut opt = Adam::new(vec![w.clone()], 0.1)?.weight_decay(0.01);
-            for _ in 0..3 {
-                penalised_step(&w, &mut |l| opt.backward_step(l))?;
-            }
-            opt.state_tensors()?
-        }),
-        ("AdamW", {
-            let w = fresh()?;
-            let mut opt = AdamW::new(vec![w.clone()], 0.1)?.weight_decay(0.01);
-            for _ in 0..3 {
-                penalised_step(&w, &mut |l| opt.backward_step(l))?;
-            }
-            opt.state_tensors()?
-        }),
-        ("Sgd with momentum", {
-            let w = fresh()?;
-            let mut opt = Sgd::new(vec![w.clone()], 0.1)?.momentum(0.9).weight_decay(0.01);
-            for _ in 0..3 {
-                penalised_step(&w, &mut |l| opt.backward_step(l))?;
-            }
-            opt.state_tensors()?
-        }),
-        ("RmsProp", {
-            let w = fresh()?;
-            let mut opt = RmsProp::new(vec![w.clone()], 0.01)?.momentum(0.9).weight_decay(0.01);
-            for _ in 0..3 {
-                penalised_step(&w, &mut |l| opt.backward_step(l))?;
-            }
-            opt.state_tensors()?
-        }),
+    let states = [
+        ("Adam", after_penalised_steps(|vars| Ok(Adam::new(vars, 0.1)?.weight_decay(0.01)))?),
+        ("AdamW", after_penalised_steps(|vars| Ok(AdamW::new(vars, 0.1)?.weight_decay(0.01)))?),
+        ("Sgd with momentum", after_penalised_steps(|vars| Ok(Sgd::new(vars, 0.1)?.momentum(0.9).weight_decay(0.01)))?),
+        ("RmsProp", after_penalised_steps(|vars| Ok(RmsProp::new(vars, 0.01)?.momentum(0.9).weight_decay(0.01)))?),
     ];
     for (name, state) in states {
         assert!(state.iter().any(|(n, _)| !n.ends_with(".step")), "{name} keeps buffers: {state:?}");
@@ -672,4 +638,18 @@ fn optimizer_state_keeps_no_autograd_history() -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The optimizer's state after three steps on a loss with an L2 penalty on its one weight matrix.
+fn after_penalised_steps<O: Optimizer + OptimizerState>(
+    make: impl FnOnce(Vec<Var>) -> Result<O>,
+) -> Result<Vec<(String, Tensor)>> {
+    let w = Var::new(&[[0.5f32, -1.0], [2.0, 0.25]], &Device::Cpu)?;
+    let x = Tensor::new(&[[1f32, 2.0]], &Device::Cpu)?;
+    let mut opt = make(vec![w.clone()])?;
+    for _ in 0..3 {
+        let loss = (x.matmul(w.as_tensor())?.sum_all()? + (w.as_tensor().sqr()?.sum_all()? * 0.01)?)?;
+        opt.backward_step(&loss)?;
+    }
+    opt.state_tensors()
 }
