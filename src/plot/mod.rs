@@ -223,6 +223,15 @@ impl Figure {
         self.add_series(name, Some(xs), ys, true)
     }
 
+    /// A line through (`xs[i]`, `ys[i]`) in palette colour `color`, for figures that draw many lines in a few
+    /// colours (an empty `name` keeps it out of the legend).
+    pub(crate) fn line_in_color(self, name: &str, xs: Vec<f64>, ys: Vec<f64>, color: usize) -> Self {
+        if xs.len() != ys.len() {
+            return self.failed(format!("series `{name}`: {} x values but {} y values", xs.len(), ys.len()));
+        }
+        self.push_series(Series { name: name.to_string(), xs, ys, points: false, color })
+    }
+
     /// Points from an `(N, 2)` tensor, coloured by their class in `labels` (N integers): one legend entry per
     /// class. Combine with [`regions`](Self::regions) to show a classifier's decision boundary.
     pub fn scatter_classes(mut self, points: &Tensor, labels: &Tensor) -> Self {
@@ -320,7 +329,7 @@ impl Figure {
         self.problem.get_or_insert(problem);
     }
 
-    fn failed(mut self, problem: String) -> Self {
+    pub(crate) fn failed(mut self, problem: String) -> Self {
         self.fail(problem);
         self
     }

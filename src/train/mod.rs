@@ -57,6 +57,8 @@ pub use progress::{Progress, ProgressIter, progress};
 pub use schedule::{
     CosineAnnealingLr, ExponentialLr, Goal, LinearLr, LrSchedule, ReduceLrOnPlateau, Scheduler, StepLr, Warmup,
 };
-pub use search::{ParamValue, SearchMethod, Study, Trial, TrialRecord, TrialTable};
+pub use search::{
+    MedianPruner, NoPruner, ParamValue, Pruner, SearchMethod, Study, Trial, TrialRecord, TrialState, TrialTable,
+};
 pub use summary_writer::SummaryWriter;
 pub use weights::{Checkpoint, CheckpointInfo, load_weights, save_weights};

@@ -1,6 +1,8 @@
 //! Hyperparameter search like Optuna: a [`Study`] runs trials, each [`Trial`] suggests values, the objective
 //! returns a score. Suggestions come from TPE (Tree-structured Parzen Estimator, the `tpe` crate — Optuna's default
-//! sampler) or, as the baseline, from uniform random search.
+//! sampler) or, as the baseline, from uniform random search. A [`Pruner`] stops hopeless trials early from what
+//! they [`report`](Trial::report) after each epoch, and the study draws what Optuna's visualisation module draws:
+//! the optimisation history, a slice plot per parameter, parameter importances and parallel coordinates.
 //!
 //! ```
 //! use candlelit::prelude::*;
@@ -19,15 +21,25 @@
 //! # Ok(()) }
 //! ```
 
+mod figures;
+mod importance;
+mod pruner;
+mod space;
+mod table;
+
 use std::collections::BTreeMap;
 use std::fmt;
+use std::time::Instant;
 
 use candle_core::Result;
 use rand_tpe::rngs::StdRng;
 use rand_tpe::{RngExt, SeedableRng};
 
-use crate::plot::Figure;
 use crate::train::schedule::Goal;
+pub use pruner::{MedianPruner, NoPruner, Pruner};
+pub use space::ParamValue;
+use space::Space;
+pub use table::TrialTable;
 
 /// How a [`Study`] chooses the values of its trials.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,37 +53,43 @@ pub enum SearchMethod {
     },
 }
 
-/// One suggested value, as the study stores it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ParamValue {
-    /// From `suggest_float*`.
-    Float(f64),
-    /// From `suggest_int*`.
-    Int(i64),
-    /// From `suggest_categorical`: the choice's text.
-    Choice(String),
+/// How a trial ended (Optuna's `TrialState`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrialState {
+    /// The objective returned a value.
+    Complete,
+    /// The trial stopped itself with [`Trial::prune`].
+    Pruned,
+    /// The objective returned an error.
+    Failed,
 }
 
-impl fmt::Display for ParamValue {
+impl fmt::Display for TrialState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ParamValue::Float(v) if v.abs() != 0.0 && (v.abs() < 1e-3 || v.abs() >= 1e5) => write!(f, "{v:.3e}"),
-            ParamValue::Float(v) => write!(f, "{v:.4}"),
-            ParamValue::Int(v) => write!(f, "{v}"),
-            ParamValue::Choice(c) => write!(f, "{c}"),
-        }
+        f.write_str(match self {
+            TrialState::Complete => "complete",
+            TrialState::Pruned => "pruned",
+            TrialState::Failed => "failed",
+        })
     }
 }
 
-/// A finished trial: its number, its parameters and its score (NaN when the objective gave no number).
+/// A finished trial: its number, its parameters, its score and how it ended.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrialRecord {
     /// Counting from 0.
     pub number: usize,
     /// The parameters, by name.
     pub params: BTreeMap<String, ParamValue>,
-    /// What the objective returned.
+    /// What the objective returned; for a pruned trial its last reported value (NaN if it reported none); NaN for
+    /// a failed one.
     pub value: f64,
+    /// Complete, pruned or failed.
+    pub state: TrialState,
+    /// The intermediate results it [`report`](Trial::report)ed, as `(step, value)` in order.
+    pub reports: Vec<(usize, f64)>,
+    /// Wall-clock seconds the objective ran.
+    pub seconds: f64,
 }
 
 impl TrialRecord {
@@ -100,53 +118,15 @@ impl TrialRecord {
     }
 }
 
-/// The search space of one parameter, in the coordinates TPE models (logarithms for log scales, indices for
-/// choices).
-#[derive(Debug, Clone, PartialEq)]
-enum Space {
-    Float { low: f64, high: f64, log: bool, step: Option<f64> },
-    Int { low: i64, high: i64, log: bool },
-    Choice { n: usize },
-}
-
-impl Space {
-    /// The half-open range `[start, end)` TPE samples in.
-    fn range(&self) -> (f64, f64) {
-        match *self {
-            Space::Float { low, high, log: true, .. } => {
-                (low.ln(), high.ln() + f64::EPSILON * high.ln().abs().max(1.0))
-            }
-            Space::Float { low, high, step: Some(step), .. } => (low, high + step),
-            Space::Float { low, high, .. } => (low, high + f64::EPSILON * high.abs().max(1.0)),
-            Space::Int { low, high, log: true } => ((low as f64).ln(), ((high + 1) as f64).ln()),
-            Space::Int { low, high, .. } => (low as f64, (high + 1) as f64),
-            Space::Choice { n } => (0.0, n as f64),
-        }
-    }
-
-    /// The value a point of the range stands for.
-    fn value(&self, x: f64) -> ParamValue {
-        match *self {
-            Space::Float { low, high, log, step } => {
-                let v = if log { x.exp() } else { x };
-                let v = match step {
-                    Some(step) => low + ((v - low) / step).floor() * step,
-                    None => v,
-                };
-                ParamValue::Float(v.clamp(low, high))
-            }
-            Space::Int { low, high, log } => {
-                let v = if log { x.exp().floor() } else { x.floor() };
-                ParamValue::Int((v as i64).clamp(low, high))
-            }
-            Space::Choice { n } => ParamValue::Int((x.floor() as i64).clamp(0, n as i64 - 1)),
-        }
-    }
-}
-
 struct Param {
     space: Space,
     tpe: tpe::TpeOptimizer,
+}
+
+impl fmt::Debug for Param {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.space.fmt(f)
+    }
 }
 
 /// A hyperparameter search: runs the objective `n_trials` times and keeps every trial.
@@ -156,6 +136,7 @@ pub struct Study {
     rng: StdRng,
     params: BTreeMap<String, Param>,
     trials: Vec<TrialRecord>,
+    pruner: Box<dyn Pruner>,
 }
 
 impl fmt::Debug for Study {
@@ -164,12 +145,13 @@ impl fmt::Debug for Study {
             .field("goal", &self.goal)
             .field("method", &self.method)
             .field("trials", &self.trials.len())
+            .field("pruner", &self.pruner)
             .finish()
     }
 }
 
 impl Study {
-    /// A study that minimizes or maximizes the objective, with TPE after 10 random trials and seed 0.
+    /// A study that minimizes or maximizes the objective, with TPE after 10 random trials, seed 0 and no pruning.
     pub fn new(goal: Goal) -> Self {
         Self {
             goal,
@@ -177,6 +159,7 @@ impl Study {
             rng: StdRng::seed_from_u64(0),
             params: BTreeMap::new(),
             trials: Vec::new(),
+            pruner: Box::new(NoPruner),
         }
     }
 
@@ -192,9 +175,23 @@ impl Study {
         self
     }
 
+    /// Prunes trials with `pruner` (say [`MedianPruner::new()`]); the objective asks
+    /// [`should_prune`](Trial::should_prune) after each [`report`](Trial::report).
+    pub fn pruner(mut self, pruner: impl Pruner + 'static) -> Self {
+        self.pruner = Box::new(pruner);
+        self
+    }
+
+    /// Whether larger or smaller values are better.
+    pub fn goal(&self) -> Goal {
+        self.goal
+    }
+
     /// Runs `n_trials` more trials. A trial whose objective returns NaN or infinity is kept with that value and
-    /// does not guide TPE; an objective that returns an error stops the study with that error (the trial is kept
-    /// as failed, with a NaN value, and so are the trials before it; call `optimize` again to go on).
+    /// does not guide TPE. A trial that returns [`Trial::prune`] is kept as pruned with its last reported value,
+    /// which guides TPE like a finished trial's (a pruned trial was heading somewhere worse). An objective that
+    /// returns any other error stops the study with that error (the trial is kept as failed, with a NaN value,
+    /// and so are the trials before it; call `optimize` again to go on).
     ///
     /// # Errors
     /// The objective's error, or a parameter suggested twice with different ranges.
@@ -209,14 +206,25 @@ impl Study {
                 SearchMethod::Random => true,
                 SearchMethod::Tpe { startup_trials } => number < startup_trials,
             };
-            let mut trial = Trial { study: self, random, chosen: BTreeMap::new(), raw: BTreeMap::new() };
+            let mut trial = Trial {
+                study: self,
+                random,
+                chosen: BTreeMap::new(),
+                raw: BTreeMap::new(),
+                reports: Vec::new(),
+                pruned: false,
+            };
+            let started = Instant::now();
             let value = objective(&mut trial);
-            let Trial { chosen, raw, .. } = trial;
-            let value = match value {
-                Ok(value) => value,
+            let seconds = started.elapsed().as_secs_f64();
+            let Trial { chosen, raw, reports, pruned, .. } = trial;
+            let (value, state) = match value {
+                Ok(value) => (value, TrialState::Complete),
+                Err(_) if pruned => (reports.last().map_or(f64::NAN, |&(_, v)| v), TrialState::Pruned),
                 Err(e) => {
                     // Kept as a failed trial (no value), like Optuna's FAIL state.
-                    self.trials.push(TrialRecord { number, params: chosen, value: f64::NAN });
+                    let state = TrialState::Failed;
+                    self.trials.push(TrialRecord { number, params: chosen, value: f64::NAN, state, reports, seconds });
                     return Err(
                         e.context(format!("trial {number} failed; the study keeps its {number} earlier trials"))
                     );
@@ -233,7 +241,7 @@ impl Study {
                     }
                 }
             }
-            self.trials.push(TrialRecord { number, params: chosen, value });
+            self.trials.push(TrialRecord { number, params: chosen, value, state, reports, seconds });
         }
         Ok(())
     }
@@ -243,43 +251,42 @@ impl Study {
         &self.trials
     }
 
-    /// The trial with the best finite value.
+    /// The completed trial with the best finite value (pruned trials never count as best).
     pub fn best_trial(&self) -> Option<&TrialRecord> {
-        self.trials.iter().filter(|t| t.value.is_finite()).fold(None, |best, t| match best {
+        self.completed().fold(None, |best, t| match best {
             Some(b) if !self.goal.improves(t.value, b.value, 0.0) => Some(b),
             _ => Some(t),
         })
     }
 
-    /// The best value found after each trial (the curve that shows how fast a search converges).
+    /// The completed trials with a finite value.
+    fn completed(&self) -> impl Iterator<Item = &TrialRecord> {
+        self.trials.iter().filter(|t| t.state == TrialState::Complete && t.value.is_finite())
+    }
+
+    /// The parameters of the best trial (`None` before any trial completed).
+    pub fn best_params(&self) -> Option<&BTreeMap<String, ParamValue>> {
+        self.best_trial().map(|t| &t.params)
+    }
+
+    /// Total wall-clock seconds of the trials so far (with pruning, compare it with a study without).
+    pub fn seconds(&self) -> f64 {
+        self.trials.iter().map(|t| t.seconds).sum()
+    }
+
+    /// The best completed value after each trial (the curve that shows how fast a search converges; it starts at
+    /// the goal's worst value, ±infinity, until a trial completes).
     pub fn best_so_far(&self) -> Vec<f64> {
         let mut best = self.goal.worst();
         self.trials
             .iter()
             .map(|t| {
-                if t.value.is_finite() && self.goal.improves(t.value, best, 0.0) {
+                if t.state == TrialState::Complete && t.value.is_finite() && self.goal.improves(t.value, best, 0.0) {
                     best = t.value;
                 }
                 best
             })
             .collect()
-    }
-
-    /// The trials as a table (number, value, one column per parameter); shows as a table in a notebook.
-    pub fn table(&self) -> TrialTable {
-        TrialTable { trials: self.trials.clone(), best: self.best_trial().map(|t| t.number) }
-    }
-
-    /// Each trial's value as points and the best-so-far as a line.
-    pub fn figure(&self) -> Figure {
-        let xs: Vec<f64> = (0..self.trials.len()).map(|i| i as f64).collect();
-        let values: Vec<f64> = self.trials.iter().map(|t| t.value).collect();
-        Figure::new()
-            .scatter("trial", &xs, &values)
-            .line_xy("best so far", &xs, self.best_so_far())
-            .xlabel("trial")
-            .ylabel("objective")
-            .title("hyperparameter search")
     }
 }
 
@@ -289,12 +296,47 @@ pub struct Trial<'s> {
     random: bool,
     chosen: BTreeMap<String, ParamValue>,
     raw: BTreeMap<String, f64>,
+    reports: Vec<(usize, f64)>,
+    pruned: bool,
 }
 
 impl Trial<'_> {
     /// This trial's number, counting from 0.
     pub fn number(&self) -> usize {
         self.study.trials.len()
+    }
+
+    /// Records an intermediate result — say the validation accuracy after epoch `step` — for the pruner and the
+    /// figures (Optuna's `trial.report(value, step)`; here the step comes first, as in a loop over epochs).
+    ///
+    /// # Errors
+    /// When `step` was reported before in this trial.
+    pub fn report(&mut self, step: usize, value: f64) -> Result<()> {
+        if self.reports.iter().any(|(s, _)| *s == step) {
+            candle_core::bail!(
+                "trial {}: step {step} was already reported; report each step once (the epoch number makes a good step)",
+                self.number()
+            );
+        }
+        self.reports.push((step, value));
+        Ok(())
+    }
+
+    /// Whether the study's pruner says to stop this trial now, judging its reports so far against the trials that
+    /// finished. Always `false` before the first [`report`](Self::report) and in a study without a pruner.
+    pub fn should_prune(&self) -> bool {
+        !self.reports.is_empty() && self.study.pruner.prune(self.study.goal, &self.study.trials, &self.reports)
+    }
+
+    /// Stops this trial as pruned: `return trial.prune();` from the objective (Optuna's `raise TrialPruned()`).
+    /// Always an `Err`; the study records the trial as [`TrialState::Pruned`] instead of failing.
+    pub fn prune(&mut self) -> Result<f64> {
+        self.pruned = true;
+        let at = self.reports.last().map_or("before its first report".to_string(), |(s, _)| format!("at step {s}"));
+        Err(candle_core::Error::Msg(format!(
+            "trial {} was pruned {at}; return it from the objective and the study goes on",
+            self.number()
+        )))
     }
 
     fn suggest(&mut self, name: &str, space: Space) -> Result<ParamValue> {
@@ -421,71 +463,5 @@ impl Trial<'_> {
         let choice = choices[index.min(choices.len() - 1)].clone();
         self.chosen.insert(name.to_string(), ParamValue::Choice(choice.to_string()));
         Ok(choice)
-    }
-}
-
-/// The trials of a [`Study`] as a table.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TrialTable {
-    trials: Vec<TrialRecord>,
-    best: Option<usize>,
-}
-
-impl TrialTable {
-    fn columns(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.trials.iter().flat_map(|t| t.params.keys().cloned()).collect();
-        names.sort();
-        names.dedup();
-        names
-    }
-
-    fn cells(&self, t: &TrialRecord, columns: &[String]) -> Vec<String> {
-        let mut row = vec![t.number.to_string(), format!("{:.4}", t.value)];
-        row.extend(columns.iter().map(|c| t.params.get(c).map(ToString::to_string).unwrap_or_default()));
-        row
-    }
-
-    /// The table as HTML (the best trial in bold).
-    pub fn to_html(&self) -> String {
-        let columns = self.columns();
-        let esc = crate::mime::escape_html;
-        let mut html = String::from("<table><thead><tr><th>trial</th><th>value</th>");
-        for c in &columns {
-            html.push_str(&format!("<th>{}</th>", esc(c)));
-        }
-        html.push_str("</tr></thead><tbody>");
-        for t in &self.trials {
-            let style = if Some(t.number) == self.best { " style=\"font-weight:bold\"" } else { "" };
-            html.push_str(&format!("<tr{style}>"));
-            for cell in self.cells(t, &columns) {
-                html.push_str(&format!("<td>{}</td>", esc(&cell)));
-            }
-            html.push_str("</tr>");
-        }
-        html.push_str("</tbody></table>");
-        html
-    }
-
-    /// Shows the table in a notebook (evcxr's display convention).
-    pub fn evcxr_display(&self) {
-        crate::mime::emit(&[("text/html", self.to_html()), ("text/plain", self.to_string())]);
-    }
-}
-
-impl fmt::Display for TrialTable {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let columns = self.columns();
-        let mut rows = vec![
-            ["trial".to_string(), "value".to_string()].into_iter().chain(columns.iter().cloned()).collect::<Vec<_>>(),
-        ];
-        rows.extend(self.trials.iter().map(|t| self.cells(t, &columns)));
-        let widths: Vec<usize> =
-            (0..rows[0].len()).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
-        for (n, row) in rows.iter().enumerate() {
-            let mark = if n > 0 && Some(n - 1) == self.best { " ← best" } else { "" };
-            let cells: Vec<String> = row.iter().zip(&widths).map(|(c, w)| format!("{c:>w$}")).collect();
-            writeln!(f, "{}{mark}", cells.join("  "))?;
-        }
-        Ok(())
     }
 }
