@@ -51,6 +51,25 @@ proptest! {
     }
 
     #[test]
+    fn an_image_dataset_splits_into_image_datasets_like_random_split(len in 0usize..300, f in fractions::<2>(), seed in any::<u64>()) {
+        // Image i is one pixel of value i % 256 and a second of i / 256, so every image names its index.
+        let pixels: Vec<u8> = (0..len).flat_map(|i| [(i % 256) as u8, (i / 256) as u8]).collect();
+        let images = ImageDataset::from_bytes("numbered", pixels, vec![0; len], 1, 2, &["one class"]).expect("images");
+        let index = |ds: &ImageDataset, k: usize| -> usize {
+            let p = ds.pixels(k).expect("pixels");
+            usize::from(p[0]) + 256 * usize::from(p[1])
+        };
+        let [a, b] = images.random_split(f, seed).expect("split");
+        let [ga, _] = random_split(Numbers(len), f, seed).expect("generic split");
+        let order: Vec<usize> = (0..a.len()).map(|k| index(&a, k)).collect();
+        prop_assert_eq!(&order, &ga.indices().to_vec(), "the same parts as the generic random_split");
+        let mut all = order;
+        all.extend((0..b.len()).map(|k| index(&b, k)));
+        all.sort_unstable();
+        prop_assert_eq!(all, (0..len).collect::<Vec<_>>());
+    }
+
+    #[test]
     fn the_random_sampler_is_a_permutation(len in 0usize..5_000, seed in any::<u64>(), epoch in 0u64..100) {
         let mut order = RandomSampler::new().indices(len, &mut epoch_rng(seed, epoch)).expect("indices");
         order.sort_unstable();

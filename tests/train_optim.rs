@@ -653,3 +653,38 @@ fn after_penalised_steps<O: Optimizer + OptimizerState>(
     }
     opt.state_tensors()
 }
+
+#[test]
+fn any_optimizer_steps_like_the_optimizer_inside_and_checkpoints_its_state() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| candle::Error::Msg(e.to_string()))?;
+    let start = Tensor::new(&[1.0f32, -2.0, 3.0], &Device::Cpu)?;
+    let loss_of = |w: &Var| -> Result<Tensor> { w.as_tensor().sqr()?.sum_all() };
+    let (plain, wrapped) = (Var::from_tensor(&start)?, Var::from_tensor(&start)?);
+    let mut adam = Adam::new(vec![plain.clone()], 0.1)?.weight_decay(0.01);
+    let mut any = AnyOptimizer::new(Adam::new(vec![wrapped.clone()], 0.1)?.weight_decay(0.01));
+    for _ in 0..5 {
+        adam.backward_step(&loss_of(&plain)?)?;
+        any.backward_step(&loss_of(&wrapped)?)?;
+    }
+    assert_eq!(plain.to_vec1::<f32>()?, wrapped.to_vec1::<f32>()?, "five identical Adam steps");
+    any.set_learning_rate(0.05);
+    assert_eq!(any.learning_rate(), 0.05);
+    assert_eq!(format!("{any:?}"), "AnyOptimizer(Adam, lr 0.05)");
+
+    let path = dir.path().join("any.safetensors");
+    let model = candle_nn::VarMap::new();
+    model.data().lock().map_err(|e| candle::Error::Msg(e.to_string()))?.insert("w".into(), wrapped.clone());
+    Checkpoint::new(5).save(&path, &model, &any)?;
+    let mut fresh = AnyOptimizer::new(Adam::new(vec![wrapped.clone()], 0.05)?.weight_decay(0.01));
+    Checkpoint::load(&path, &model, &mut fresh)?;
+    let (a, b) = (any.state_tensors()?, fresh.state_tensors()?);
+    assert_eq!(a.len(), b.len());
+    for ((na, ta), (nb, tb)) in a.iter().zip(&b) {
+        assert_eq!(na, nb);
+        let values = |t: &Tensor| -> Result<Vec<f64>> { t.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>() };
+        assert_eq!(values(ta)?, values(tb)?, "{na}");
+    }
+    let err = <AnyOptimizer as Optimizer>::new(vec![], ()).expect_err("no settings of its own");
+    assert!(err.to_string().contains("AnyOptimizer::new(Adam::new("), "{err}");
+    Ok(())
+}

@@ -299,15 +299,25 @@ pub fn random_split<D: Dataset, const N: usize>(
     fractions: [f64; N],
     seed: u64,
 ) -> Result<[Subset<Arc<D>>; N]> {
-    let sizes = split_sizes(dataset.len(), &fractions)?;
-    let mut order: Vec<usize> = (0..dataset.len()).collect();
-    order.shuffle(&mut PreludeRng::seed_from_u64(seed));
+    let parts = split_indices(dataset.len(), &fractions, seed)?;
     let shared = Arc::new(dataset);
+    Ok(parts.map(|indices| Subset { inner: Arc::clone(&shared), indices: indices.into() }))
+}
+
+/// The indices of each part of a [`random_split`] of `len` items: a seeded shuffle of `0..len` cut into parts of
+/// [`split_sizes`].
+///
+/// # Errors
+/// As [`split_sizes`].
+pub(crate) fn split_indices<const N: usize>(len: usize, fractions: &[f64; N], seed: u64) -> Result<[Vec<usize>; N]> {
+    let sizes = split_sizes(len, fractions)?;
+    let mut order: Vec<usize> = (0..len).collect();
+    order.shuffle(&mut PreludeRng::seed_from_u64(seed));
     let mut start = 0;
     Ok(sizes.map(|size| {
-        let indices = order[start..start + size].to_vec();
+        let part = order[start..start + size].to_vec();
         start += size;
-        Subset { inner: Arc::clone(&shared), indices: indices.into() }
+        part
     }))
 }
 

@@ -255,6 +255,31 @@ impl ImageDataset {
         Ok(ImageDataset { name: name.into(), pixels: pixels.into(), labels: labels.into(), ..self.clone() })
     }
 
+    /// Splits the images at random into `N` image datasets with the given fractions, reproducibly for `seed` —
+    /// [`random_split`](super::random_split) (PyTorch's `random_split`), with parts that stay `ImageDataset`s
+    /// (their pixels and labels at hand, the transform kept). The same seed gives the same parts; the sizes are
+    /// those of [`split_sizes`](super::split_sizes).
+    ///
+    /// ```
+    /// use candlelit::prelude::*;
+    /// # fn main() -> Result<()> {
+    /// let images = ImageDataset::from_bytes("ten", (0..40).collect(), vec![0; 10], 2, 2, &["only"])?;
+    /// let [fit, valid] = images.random_split([0.8, 0.2], 0)?;
+    /// assert_eq!((fit.len(), valid.len()), (8, 2));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// When a fraction is negative or not finite, or the fractions do not add up to 1.
+    pub fn random_split<const N: usize>(&self, fractions: [f64; N], seed: u64) -> Result<[ImageDataset; N]> {
+        let parts = super::dataset::split_indices(self.len(), &fractions, seed)?;
+        let mut out = Vec::with_capacity(N);
+        for (k, indices) in parts.iter().enumerate() {
+            out.push(self.select(format!("{} (part {} of {N})", self.name, k + 1), indices)?);
+        }
+        out.try_into().map_err(|_| candle_core::Error::Msg("random_split: wrong number of parts".into()))
+    }
+
     /// The images repeated `times` times (a bigger in-memory set for benchmarks).
     pub fn repeat(&self, times: usize) -> ImageDataset {
         ImageDataset {

@@ -1,14 +1,15 @@
 //! The small things every training loop needs, kept thin so the loop itself stays in the lesson:
 //!
 //! - [`autograd`] — `grad_of`, `requires_grad`, [`GradAccumulator`]: PyTorch's autograd vocabulary in Candle terms.
-//! - [`optim`] — [`Sgd`], [`Adam`], [`AdamW`], [`RmsProp`] with PyTorch's knobs and update rules.
+//! - [`optim`] — [`Sgd`], [`Adam`], [`AdamW`], [`RmsProp`] with PyTorch's knobs and update rules;
+//!   [`any_optimizer`] — [`AnyOptimizer`], whichever of them a run picks at run time.
 //! - [`schedule`] — [`StepLr`], [`ExponentialLr`], [`CosineAnnealingLr`], [`LinearLr`], warm-up,
 //!   [`ReduceLrOnPlateau`].
 //! - [`metrics`] — [`accuracy`], [`ConfusionMatrix`], [`RunningMean`], [`EarlyStopping`].
 //! - [`weights`] — [`save_weights`] / [`load_weights`] (safetensors) and [`Checkpoint`]s that resume exactly.
 //! - [`progress`] — a [`Progress`] bar that redraws in place in the terminal and in the notebook.
 //! - [`live`] — a [`History`] of per-epoch numbers whose figure redraws in place after each epoch.
-//! - [`search`] — an Optuna-like [`Study`] for hyperparameters, with TPE or random search.
+//! - [`search`] — an Optuna-like [`Study`] for hyperparameters, with TPE or random search, pruning and figures.
 //! - [`summary_writer`] — a [`SummaryWriter`] of TensorBoard event files, as in `torch.utils.tensorboard`.
 //!
 //! A whole epoch, PyTorch-style:
@@ -39,6 +40,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod any_optimizer;
 pub mod autograd;
 pub mod live;
 pub mod metrics;
@@ -49,6 +51,7 @@ pub mod search;
 pub mod summary_writer;
 pub mod weights;
 
+pub use any_optimizer::AnyOptimizer;
 pub use autograd::{GradAccumulator, grad_of, grads_of, requires_grad};
 pub use live::History;
 pub use metrics::{ConfusionMatrix, EarlyStopping, RunningMean, accuracy, correct};
