@@ -20,7 +20,7 @@ def lines_of(path):
 
 RESULT = re.compile(r"^\s*(first model|dropout \+ batch norm \+ weight decay): train ([\d.]+)%, test ([\d.]+)%, gap (-?[\d.]+) points")
 TIMING = re.compile(r"^(\d+) epochs in (\d+) s")
-DAY04 = re.compile(r"test accuracy ([\d.]+)%")
+DAY04 = re.compile(r"^test accuracy: ([\d.]+)% of")
 
 
 def candlelit_rows(folder, seeds):
