@@ -238,7 +238,7 @@ fn assert_wrong_answers_rejected(stem: &str, graded: &Value, book: &Value) {
 /// CI machine has no core to spare for a second lesson. Every lesson is tried; the failures are reported together.
 #[test]
 fn lessons_run_end_to_end_and_grade() {
-    let lessons: [(&str, &[&str], usize); 6] = [
+    let lessons: [(&str, &[&str], usize); 7] = [
         ("day01-candle-and-notebooks", &["seed=3"], 0),
         ("day02-tensor-operations", &["samples=2000", "seed=1"], 3),
         ("day03-autograd", &["steps=10"], 2),
@@ -246,9 +246,31 @@ fn lessons_run_end_to_end_and_grade() {
         ("day05-nn-dataset-dataloader", &["epochs=3"], 1),
         // The real Fashion-MNIST from ../shared/data: its first 1,000 training images, all 10,000 test images.
         ("day06-ann-fashion-mnist", &["epochs=1", "train_limit=1000"], 8),
+        // Two searches of 6 trials on 500 images, 2 epochs each; the winner's run on 1,000 images for 1 epoch.
+        (
+            "day07-hyperparameter-search",
+            &[
+                "trials=6",
+                "max_epochs=2",
+                "search_images=500",
+                "valid_images=300",
+                "final_epochs=1",
+                "final_images=1000",
+                "toy_seeds=2",
+            ],
+            9,
+        ),
     ];
+    // CANDLELIT_LESSONS=day07,day08 runs only the lessons whose names start with one of those (while writing one).
+    let only: Vec<String> = std::env::var("CANDLELIT_LESSONS")
+        .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
+        .unwrap_or_default();
     let mut failures = Vec::new();
     for (stem, parameters, figures) in lessons {
+        if !only.is_empty() && !only.iter().any(|p| stem.starts_with(p.as_str())) {
+            eprintln!("{stem}: left out (CANDLELIT_LESSONS={})", only.join(","));
+            continue;
+        }
         let started = std::time::Instant::now();
         let outcome = std::panic::catch_unwind(|| lesson_runs_and_grades(stem, parameters, figures));
         eprintln!(
