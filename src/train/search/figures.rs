@@ -3,7 +3,7 @@
 
 use super::space::Space;
 use super::table::TrialTable;
-use super::{Study, TrialState};
+use super::{ParamValue, Study, TrialState};
 use crate::plot::Figure;
 
 impl Study {
@@ -51,23 +51,15 @@ impl Study {
         let mut label = name.to_string();
         let (xs, ys): (Vec<f64>, Vec<f64>) = match &param.space {
             Space::Choice { .. } => {
-                let mut choices: Vec<String> = trials.iter().map(|(v, _)| v.to_string()).collect();
-                choices.sort();
-                choices.dedup();
+                let choices = choices_tried(trials.iter().map(|(v, _)| *v));
                 let listed: Vec<String> = choices.iter().enumerate().map(|(i, c)| format!("{i} = {c}")).collect();
                 label = format!("{name} ({})", listed.join(", "));
-                trials
-                    .iter()
-                    .map(|(v, y)| (choices.iter().position(|c| *c == v.to_string()).unwrap_or(0) as f64, *y))
-                    .unzip()
+                trials.iter().filter_map(|(v, y)| position(&choices, v).map(|x| (x, *y))).unzip()
             }
-            _ => trials.iter().filter_map(|(v, y)| number(v).map(|x| (x, *y))).unzip(),
+            _ => trials.iter().filter_map(|(v, y)| v.number().map(|x| (x, *y))).unzip(),
         };
         let fig = Figure::new().scatter("", xs, ys).xlabel(label).ylabel("objective").title(format!("slice: {name}"));
-        match param.space {
-            Space::Float { log: true, .. } | Space::Int { log: true, .. } => fig.log_x(),
-            _ => fig,
-        }
+        if param.space.is_log() { fig.log_x() } else { fig }
     }
 
     /// The parameter importances ([`importances`](Self::importances)) as a bar chart
@@ -92,17 +84,13 @@ impl Study {
             .iter()
             .map(|name| {
                 let space = &self.params[*name].space;
-                let mut choices: Vec<String> =
-                    trials.iter().filter_map(|t| t.params.get(*name)).map(|v| v.to_string()).collect();
-                choices.sort();
-                choices.dedup();
+                let choices = choices_tried(trials.iter().filter_map(|t| t.params.get(*name)));
                 let raw: Vec<Option<f64>> = trials
                     .iter()
                     .map(|t| {
                         t.params.get(*name).and_then(|v| match space {
-                            Space::Choice { .. } => choices.iter().position(|c| *c == v.to_string()).map(|i| i as f64),
-                            Space::Float { log: true, .. } | Space::Int { log: true, .. } => number(v).map(f64::ln),
-                            _ => number(v),
+                            Space::Choice { .. } => position(&choices, v),
+                            _ => space.coordinate(v),
                         })
                     })
                     .collect();
@@ -130,10 +118,16 @@ impl Study {
     }
 }
 
-fn number(v: &super::ParamValue) -> Option<f64> {
-    match v {
-        super::ParamValue::Float(x) => Some(*x),
-        super::ParamValue::Int(x) => Some(*x as f64),
-        super::ParamValue::Choice(_) => None,
-    }
+/// The distinct choices among `values`, sorted: a categorical parameter's positions on a figure's axis.
+fn choices_tried<'a>(values: impl Iterator<Item = &'a ParamValue>) -> Vec<String> {
+    let mut choices: Vec<String> = values.map(ToString::to_string).collect();
+    choices.sort();
+    choices.dedup();
+    choices
+}
+
+/// The position of `value` among `choices`.
+fn position(choices: &[String], value: &ParamValue) -> Option<f64> {
+    let text = value.to_string();
+    choices.iter().position(|c| *c == text).map(|i| i as f64)
 }

@@ -11,19 +11,8 @@
 //! reads the trials directly and sees the same first-order (main) effects, but not interactions between
 //! parameters, and it needs a few dozen completed trials before the ranking settles.
 
+use super::Study;
 use super::space::Space;
-use super::{ParamValue, Study};
-
-/// The grouping key of one trial's value of a parameter, and the numeric coordinate used for binning.
-fn coordinate(space: &Space, value: &ParamValue) -> Option<f64> {
-    match (space, value) {
-        (Space::Float { log: true, .. }, ParamValue::Float(v)) => Some(v.ln()),
-        (Space::Int { log: true, .. }, ParamValue::Int(v)) => Some((*v as f64).ln()),
-        (_, ParamValue::Float(v)) => Some(*v),
-        (_, ParamValue::Int(v)) => Some(*v as f64),
-        (_, ParamValue::Choice(_)) => None,
-    }
-}
 
 /// Adjusted η² of `values` split into `groups` (each group a list of objective values).
 fn adjusted_eta_squared(groups: &[Vec<f64>]) -> f64 {
@@ -99,7 +88,7 @@ impl Study {
                     }
                     by_choice.into_values().collect()
                 } else {
-                    bins(trials.filter_map(|(v, y)| coordinate(&param.space, v).map(|x| (x, y))).collect())
+                    bins(trials.filter_map(|(v, y)| param.space.coordinate(v).map(|x| (x, y))).collect())
                 };
                 (name.clone(), adjusted_eta_squared(&groups))
             })

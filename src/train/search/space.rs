@@ -24,6 +24,17 @@ impl fmt::Display for ParamValue {
     }
 }
 
+impl ParamValue {
+    /// The number a float or integer parameter holds (`None` for a choice).
+    pub(crate) fn number(&self) -> Option<f64> {
+        match self {
+            ParamValue::Float(x) => Some(*x),
+            ParamValue::Int(x) => Some(*x as f64),
+            ParamValue::Choice(_) => None,
+        }
+    }
+}
+
 /// The search space of one parameter, in the coordinates TPE models (logarithms for log scales, indices for
 /// choices).
 #[derive(Debug, Clone, PartialEq)]
@@ -34,6 +45,18 @@ pub(crate) enum Space {
 }
 
 impl Space {
+    /// Whether the parameter is searched on a log scale.
+    pub(crate) fn is_log(&self) -> bool {
+        matches!(self, Space::Float { log: true, .. } | Space::Int { log: true, .. })
+    }
+
+    /// Where `value` sits on the scale the parameter is searched on: its logarithm on a log scale, the number
+    /// itself otherwise; `None` for a choice, which has no order.
+    pub(crate) fn coordinate(&self, value: &ParamValue) -> Option<f64> {
+        let x = value.number()?;
+        Some(if self.is_log() { x.ln() } else { x })
+    }
+
     /// The half-open range `[start, end)` TPE samples in.
     pub(crate) fn range(&self) -> (f64, f64) {
         match *self {
