@@ -6,11 +6,13 @@
 //!
 //! ```
 //! use candlelit::data::idx::{IdxValues, parse_idx};
+//! # fn main() -> candle_core::Result<()> {
 //! // Two 1×2 "images": magic 0x00000803 (u8, 3 dims), dims 2, 1, 2, then 4 pixels.
 //! let bytes = [0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 2, 10, 20, 30, 40];
-//! let idx = parse_idx(&bytes).unwrap();
+//! let idx = parse_idx(&bytes)?;
 //! assert_eq!(idx.dims, [2, 1, 2]);
 //! assert!(matches!(idx.values, IdxValues::U8(ref v) if v == &[10, 20, 30, 40]));
+//! # Ok(()) }
 //! ```
 
 use std::io::Read;
