@@ -40,6 +40,7 @@ pub mod data;
 pub mod device;
 pub mod display;
 pub mod exercises;
+pub mod grad_mode;
 pub mod hints;
 pub mod loss;
 pub mod mime;

@@ -30,6 +30,7 @@
 //! # Ok(()) }
 //! ```
 
+pub use crate::grad_mode::{is_grad_enabled, no_grad};
 pub use crate::loss;
 pub use crate::nn;
 pub use crate::nn::{Sequential, Summary};

@@ -116,7 +116,9 @@ fn first_cnn_step_in_a_fresh_process() {
     let fc = nn::linear(8 * 14 * 14, 10, vb.pp("fc")).expect("fc");
     let x = randn((16, 1, 28, 28), &dev).expect("x");
     let y = randint(0, 10, 16, &dev).expect("y");
-    let h = nn::MaxPool2d(2).forward(&nn::Relu.forward(&conv.forward(&x).expect("conv")).expect("relu")).expect("pool");
+    let h = nn::MaxPool2d::new(2)
+        .forward(&nn::Relu.forward(&conv.forward(&x).expect("conv")).expect("relu"))
+        .expect("pool");
     let logits = fc.forward(&h.flatten_from(1).expect("flatten")).expect("fc");
     let mut opt = Sgd::new(varmap.all_vars(), 0.1).expect("sgd");
     opt.backward_step(&loss::cross_entropy(&logits, &y).expect("loss")).expect("step");

@@ -72,28 +72,43 @@ fn conv_grads_by_loops(x: &Tensor, w: &Tensor, dy: &Tensor, padding: usize, stri
     Ok((Tensor::from_vec(dx, x.shape(), &Device::Cpu)?, Tensor::from_vec(dw, w.shape(), &Device::Cpu)?))
 }
 
-/// The max-pool gradient by the definition: each window's gradient goes to its (first) largest input.
-fn max_pool_grad_by_loops(x: &Tensor, dy: &Tensor, k: usize) -> Result<Tensor> {
-    let ((n, c, h, w), (_, _, oh, ow)) = (x.dims4()?, dy.dims4()?);
-    let (xv, gv) = (x.flatten_all()?.to_vec1::<f32>()?, dy.flatten_all()?.to_vec1::<f32>()?);
-    let mut dx = vec![0f32; xv.len()];
+/// Max (`max`) or mean pooling of each `k×k` window, `s` apart, by the definition, and the gradient it sends back
+/// for the upstream gradient `upstream(y)`: a window's maximum passes its gradient to the first of its largest
+/// inputs, a window's mean `1/k²` of it to each input.
+fn pool_by_loops(x: &Tensor, k: usize, s: usize, max: bool) -> Result<(Tensor, Tensor)> {
+    let (n, c, h, w) = x.dims4()?;
+    let (oh, ow) = ((h - k) / s + 1, (w - k) / s + 1);
+    let xv = x.flatten_all()?.to_vec1::<f32>()?;
+    let mut yv = vec![0f32; n * c * oh * ow];
+    let mut windows = Vec::new();
     for plane in 0..n * c {
         for oy in 0..oh {
             for ox in 0..ow {
-                let mut best = plane * h * w + oy * k * w + ox * k;
-                for y in oy * k..oy * k + k {
-                    for xx in ox * k..ox * k + k {
-                        let i = plane * h * w + y * w + xx;
-                        if xv[i] > xv[best] {
-                            best = i;
-                        }
-                    }
-                }
-                dx[best] += gv[(plane * oh + oy) * ow + ox];
+                let window: Vec<usize> = (oy * s..oy * s + k)
+                    .flat_map(|y| (ox * s..ox * s + k).map(move |xx| plane * h * w + y * w + xx))
+                    .collect();
+                let out = (plane * oh + oy) * ow + ox;
+                yv[out] = if max {
+                    window.iter().map(|&i| xv[i]).fold(f32::NEG_INFINITY, f32::max)
+                } else {
+                    window.iter().map(|&i| xv[i]).sum::<f32>() / (k * k) as f32
+                };
+                windows.push((out, window));
             }
         }
     }
-    Tensor::from_vec(dx, x.shape(), &Device::Cpu)
+    let y = Tensor::from_vec(yv, (n, c, oh, ow), &Device::Cpu)?;
+    let gv = upstream(&y)?.flatten_all()?.to_vec1::<f32>()?;
+    let mut dx = vec![0f32; xv.len()];
+    for (out, window) in windows {
+        if max {
+            let first = window.iter().copied().fold(window[0], |best, i| if xv[i] > xv[best] { i } else { best });
+            dx[first] += gv[out];
+        } else {
+            window.iter().for_each(|&i| dx[i] += gv[out] / (k * k) as f32);
+        }
+    }
+    Ok((y, Tensor::from_vec(dx, x.shape(), &Device::Cpu)?))
 }
 
 #[test]
@@ -177,15 +192,15 @@ fn max_pool_and_relu_match_candle_forward_and_backward() -> Result<()> {
     {
         manual_seed(10 + case as u64);
         let x = Var::from_tensor(&randn((n, c, h, w), &Device::Cpu)?)?;
-        let (y, y_ref) = (nn::MaxPool2d(k).forward(x.as_tensor())?, x.as_tensor().max_pool2d(k)?);
+        let (y, y_ref) = (nn::MaxPool2d::new(k).forward(x.as_tensor())?, x.as_tensor().max_pool2d(k)?);
         assert_close(&y, &y_ref, &format!("max-pool case {case}"))?;
         let g = grads(&[("x", &x)], &y)?;
-        let expected = max_pool_grad_by_loops(x.as_tensor(), &upstream(&y)?, k)?;
+        let expected = pool_by_loops(x.as_tensor(), k, k, true)?.1;
         assert_close(&g[0].1, &expected, &format!("max-pool case {case}: gradient"))?;
         // Whole numbers from -2 to 2: most windows hold ties, and the gradient goes to the first largest.
         let ties = Var::from_tensor(&(x.as_tensor() * 1.2)?.round()?.clamp(-2f32, 2f32)?)?;
-        let y_ties = nn::MaxPool2d(k).forward(ties.as_tensor())?;
-        let expected_ties = max_pool_grad_by_loops(ties.as_tensor(), &upstream(&y_ties)?, k)?;
+        let y_ties = nn::MaxPool2d::new(k).forward(ties.as_tensor())?;
+        let expected_ties = pool_by_loops(ties.as_tensor(), k, k, true)?.1;
         let g_ties = grads(&[("ties", &ties)], &y_ties)?;
         assert_close(&g_ties[0].1, &expected_ties, &format!("max-pool case {case}: ties"))?;
         if h % k == 0 && w % k == 0 {
@@ -216,4 +231,50 @@ fn relu_on_a_large_tensor_matches_candle() -> Result<()> {
     assert_close(&y, &y_ref, "large relu")?;
     let (g, g_ref) = (grads(&[("x", &x)], &y)?, grads(&[("x", &x)], &y_ref)?);
     assert_close(&g[0].1, &g_ref[0].1, "large relu: gradient")
+}
+
+#[test]
+fn pooling_with_a_stride_other_than_the_window_matches_the_definition() -> Result<()> {
+    for (case, &(k, stride)) in [(3, 1), (3, 2), (2, 1), (2, 3)].iter().enumerate() {
+        manual_seed(40 + case as u64);
+        let x = Var::from_tensor(&randn((2, 3, 7, 8), &Device::Cpu)?)?;
+        for max in [true, false] {
+            let what = format!("{} pool {k}×{k}, stride {stride}", if max { "max" } else { "average" });
+            let y = if max {
+                nn::MaxPool2d::new(k).stride(stride).forward(x.as_tensor())?
+            } else {
+                nn::AvgPool2d::new(k).stride(stride).forward(x.as_tensor())?
+            };
+            let (y_ref, dx_ref) = pool_by_loops(x.as_tensor(), k, stride, max)?;
+            assert_close(&y, &y_ref, &what)?;
+            assert_close(&grads(&[("x", &x)], &y)?[0].1, &dx_ref, &format!("{what}: gradient"))?;
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn global_average_pooling_averages_each_channel_and_spreads_its_gradient() -> Result<()> {
+    manual_seed(50);
+    let x = Var::from_tensor(&randn((2, 3, 5, 7), &Device::Cpu)?)?;
+    let y = nn::GlobalAvgPool2d.forward(x.as_tensor())?;
+    assert_eq!(y.dims(), &[2, 3, 1, 1]);
+    let means = x.as_tensor().flatten_from(2)?.mean(2)?.reshape((2, 3, 1, 1))?;
+    assert_close(&y, &means, "the channel means")?;
+    let dx = &grads(&[("x", &x)], &y)?[0].1;
+    let dy = upstream(&y)?.broadcast_as(x.shape())?.contiguous()?;
+    assert_close(dx, &(dy / 35.0)?, "each pixel gets 1/35 of its channel's gradient")?;
+    Ok(())
+}
+
+#[test]
+fn pooling_layers_say_what_is_wrong_with_their_input() {
+    let image = Tensor::zeros((1, 1, 4, 4), DType::F32, &Device::Cpu).expect("zeros");
+    let err = nn::MaxPool2d::new(2).stride(0).forward(&image).expect_err("stride 0");
+    assert!(err.to_string().contains("the stride (0) must"), "{err}");
+    let err = nn::AvgPool2d::new(5).forward(&image).expect_err("window too large");
+    assert!(err.to_string().contains("at least 5×5, got 4×4"), "{err}");
+    let flat = Tensor::zeros((4, 4), DType::F32, &Device::Cpu).expect("zeros");
+    let err = nn::GlobalAvgPool2d.forward(&flat).expect_err("not a batch of images");
+    assert!(err.to_string().contains("unsqueeze(0)"), "{err}");
 }

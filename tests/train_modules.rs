@@ -351,10 +351,10 @@ fn day8_cnn() -> Result<Sequential> {
     Sequential::new(&Device::Cpu)
         .add("conv1", move |vb| nn::conv2d(1, 32, 3, padded, vb))?
         .push(nn::Relu)
-        .push(nn::MaxPool2d(2))
+        .push(nn::MaxPool2d::new(2))
         .add("conv2", move |vb| nn::conv2d(32, 64, 3, padded, vb))?
         .push(nn::Relu)
-        .push(nn::MaxPool2d(2))
+        .push(nn::MaxPool2d::new(2))
         .push(nn::Flatten)
         .add("fc1", |vb| nn::linear(64 * 7 * 7, 128, vb))?
         .push(nn::Relu)

@@ -50,10 +50,10 @@ fn cnn(dev: &Device) -> Result<Sequential> {
     Sequential::new(dev)
         .add("conv1", move |vb| nn::conv2d(1, 32, 3, padded, vb))?
         .push(nn::Relu)
-        .push(nn::MaxPool2d(2))
+        .push(nn::MaxPool2d::new(2))
         .add("conv2", move |vb| nn::conv2d(32, 64, 3, padded, vb))?
         .push(nn::Relu)
-        .push(nn::MaxPool2d(2))
+        .push(nn::MaxPool2d::new(2))
         .push(nn::Flatten)
         .add("fc1", |vb| nn::linear(64 * 7 * 7, 128, vb))?
         .push(nn::Relu)
@@ -132,7 +132,7 @@ fn single_ops(dev: &Device, steps: usize) -> Result<()> {
     // The prelude's layers (what lessons use), then Candle's own ops on the same inputs, in the same run.
     let cases: Vec<(&str, OpFn)> = vec![
         ("conv2d 32→64 on 14×14", Box::new(|| conv.forward(x2.as_tensor()))),
-        ("max_pool2d 2 on 32×28×28", Box::new(|| nn::MaxPool2d(2).forward(p.as_tensor()))),
+        ("max_pool2d 2 on 32×28×28", Box::new(|| nn::MaxPool2d::new(2).forward(p.as_tensor()))),
         ("relu on 32×28×28", Box::new(|| nn::Relu.forward(p.as_tensor()))),
         ("Candle conv2d 32→64 on 14×14", Box::new(|| x2.as_tensor().conv2d(w2.as_tensor(), 1, 1, 1, 1))),
         ("Candle max_pool2d 2 on 32×28×28", Box::new(|| p.as_tensor().max_pool2d(2))),

@@ -57,6 +57,13 @@ impl Conv2d {
 
 impl Module for Conv2d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward_recorded(x).map(crate::grad_mode::layer_output)
+    }
+}
+
+impl Conv2d {
+    /// The forward pass, recorded for autograd (`forward` drops the record inside `no_grad`).
+    fn forward_recorded(&self, x: &Tensor) -> Result<Tensor> {
         let c = self.config;
         if !self.fast_path(x) {
             let y = x.conv2d(&self.weight, c.padding, c.stride, c.dilation, c.groups)?;

@@ -102,6 +102,6 @@ impl Module for Embedding {
         };
         let mut dims = ids.dims().to_vec();
         dims.push(self.table.dim(1)?);
-        table.index_select(&flat, 0)?.reshape(dims)
+        table.index_select(&flat, 0)?.reshape(dims).map(crate::grad_mode::layer_output)
     }
 }

@@ -65,6 +65,13 @@ impl Linear {
 
 impl Module for Linear {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward_recorded(x).map(crate::grad_mode::layer_output)
+    }
+}
+
+impl Linear {
+    /// The forward pass, recorded for autograd (`forward` drops the record inside `no_grad`).
+    fn forward_recorded(&self, x: &Tensor) -> Result<Tensor> {
         if !self.fused_path(x) {
             return self.inner.forward(x);
         }

@@ -9,7 +9,7 @@
 //! - [`linear`] / [`Linear`] — Candle's layer with a leaner backward on the CPU (no gradient for a data batch).
 //! - [`conv2d`] / [`Conv2d`] — Candle's layer with an im2col + GEMM forward and backward on the CPU; [`Relu`] and
 //!   [`MaxPool2d`] run one-pass CPU kernels ([`cpu_relu`], [`cpu_pool`]) with the same results as Candle's.
-//! - [`Flatten`], [`Relu`], [`Sigmoid`], [`Tanh`], [`MaxPool2d`], [`AvgPool2d`] — parameter-free layers that can go
+//! - [`Flatten`], [`Relu`], [`Sigmoid`], [`Tanh`], [`MaxPool2d`], [`AvgPool2d`], [`GlobalAvgPool2d`] — parameter-free layers that can go
 //!   in a [`Sequential`].
 //! - [`Rnn`] — a plain (Elman) recurrent layer, used like `candle_nn`'s `LSTM` and `GRU` (the [`RNN`] trait),
 //!   and [`last_states`] to read each sequence's last real step from a padded batch.
@@ -44,7 +44,7 @@ pub use conv::{Conv2d, conv2d, conv2d_no_bias};
 pub use dropout::Dropout;
 pub use elman::{Rnn, RnnState, last_states, rnn};
 pub use embed::{Embedding, embedding, embedding_with_padding};
-pub use layers::{AvgPool2d, Flatten, MaxPool2d, Relu, Sigmoid, Tanh};
+pub use layers::{AvgPool2d, Flatten, GlobalAvgPool2d, MaxPool2d, Relu, Sigmoid, Tanh};
 pub use linear::{Linear, linear, linear_b, linear_no_bias};
 pub use model::{Layer, Sequential};
 pub use norm::{BatchNorm1d, BatchNorm2d, batch_norm1d, batch_norm2d};

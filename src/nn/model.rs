@@ -122,7 +122,7 @@ impl Sequential {
         Ok(self)
     }
 
-    /// Adds a layer without weights (`nn::Relu`, `nn::Flatten`, `nn::MaxPool2d(2)`, `nn::Dropout::new(0.5)`,
+    /// Adds a layer without weights (`nn::Relu`, `nn::Flatten`, `nn::MaxPool2d::new(2)`, `nn::Dropout::new(0.5)`,
     /// or a closure `|x: &Tensor| ...`), named after its kind and position (`relu1`, `flatten4`, ...).
     pub fn push<M: Layer>(mut self, layer: M) -> Self {
         let kind = kind_of::<M>();
@@ -329,7 +329,7 @@ impl Sequential {
     }
 
     fn run_layer(&self, i: usize, e: &Entry, x: &Tensor, train: bool) -> Result<Tensor> {
-        e.module.forward_t(x, train).map_err(|err| {
+        e.module.forward_t(x, train).map(crate::grad_mode::layer_output).map_err(|err| {
             err.context(format!(
                 "in layer {} `{}` ({}) of the model, given input of shape {:?}",
                 i,
@@ -357,6 +357,39 @@ impl Sequential {
             x = self.run_layer(i, e, &x, train)?;
         }
         Ok(x)
+    }
+}
+
+impl Sequential {
+    /// Every layer's output for input `x`, in order and named like the layers (`"conv1"`, `"relu1"`, …):
+    /// the feature maps a CNN computes on its way to the logits — what PyTorch users get with forward hooks. Runs
+    /// in the model's current mode; the last entry is what [`forward`](Module::forward) returns.
+    ///
+    /// ```
+    /// use candlelit::prelude::*;
+    /// # fn main() -> Result<()> {
+    /// let model = Sequential::new(&Device::Cpu)
+    ///     .add("conv", |vb| nn::conv2d(1, 4, 3, nn::Conv2dConfig { padding: 1, ..Default::default() }, vb))?
+    ///     .push(nn::Relu)
+    ///     .push(nn::MaxPool2d::new(2));
+    /// model.eval();
+    /// let taps = no_grad(|| model.forward_trace(&Tensor::zeros((1, 1, 8, 8), DType::F32, &Device::Cpu)?))?;
+    /// let shapes: Vec<(&str, &[usize])> = taps.iter().map(|(name, t)| (name.as_str(), t.dims())).collect();
+    /// assert_eq!(shapes, [("conv", &[1, 4, 8, 8][..]), ("relu1", &[1, 4, 8, 8]), ("maxpool2d2", &[1, 4, 4, 4])]);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// When a layer fails; the error names the layer and the shape it was given.
+    pub fn forward_trace(&self, x: &Tensor) -> Result<Vec<(String, Tensor)>> {
+        let train = self.is_training();
+        let mut outputs: Vec<(String, Tensor)> = Vec::with_capacity(self.entries.len());
+        for (i, e) in self.entries.iter().enumerate() {
+            let input = outputs.last().map_or(x, |(_, t)| t);
+            let y = self.run_layer(i, e, input, train)?;
+            outputs.push((e.name.clone(), y));
+        }
+        Ok(outputs)
     }
 }
 

@@ -47,13 +47,13 @@ fn check(name: &str, bn: &BatchNorm, x: &Tensor, ranks: &[usize], train: bool, e
 impl ModuleT for BatchNorm1d {
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         check("BatchNorm1d", &self.0, x, &[2, 3], train, "(N, C) or (N, C, L)")?;
-        self.0.forward_t(x, train)
+        self.0.forward_t(x, train).map(crate::grad_mode::layer_output)
     }
 }
 
 impl ModuleT for BatchNorm2d {
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         check("BatchNorm2d", &self.0, x, &[4], train, "images (N, C, H, W)")?;
-        self.0.forward_t(x, train)
+        self.0.forward_t(x, train).map(crate::grad_mode::layer_output)
     }
 }
