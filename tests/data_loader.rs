@@ -246,3 +246,20 @@ fn tensor_datasets_batch_into_stacked_tensors_on_the_device() {
     let err = loader.iter().next().expect("batch").expect_err("ragged").to_string();
     assert!(err.contains("item 0 is [1] but item 1 is [2]") && err.contains("PadCollate"), "{err}");
 }
+
+#[test]
+fn a_crop_then_a_flip_works_and_mirrors_the_crop() -> Result<()> {
+    // One 4×4 image 0..16. A crop of it padded by 1 is a strided view, which the flip must accept (torchvision's
+    // usual order: RandomCrop, then RandomHorizontalFlip). Loaders with the same seed crop at the same place.
+    let image = ImageDataset::from_bytes("ramp", (0..16).collect(), vec![0], 4, 4, &["only"])?;
+    let first = |transform: Arc<dyn Transform>| -> Result<Tensor> {
+        let loader = DataLoader::new(image.clone().with_transform(transform)).batch_size(1).shuffle(true).seed(7);
+        let (x, _) = loader.iter().next().expect("one batch")?;
+        x.squeeze(0)
+    };
+    let crop_then_flip =
+        first(Arc::new(ToTensor.then(RandomCrop::new(4).padding(1)).then(RandomHorizontalFlip::new(1.0))))?;
+    let crop_only = first(Arc::new(ToTensor.then(RandomCrop::new(4).padding(1))))?;
+    assert_eq!(crop_then_flip.to_vec3::<f32>()?, crop_only.flip(&[2])?.to_vec3::<f32>()?, "the crop, mirrored");
+    Ok(())
+}

@@ -223,7 +223,7 @@ impl Lesson {
             let line = exercises.get(id).copied().unwrap_or(1);
             return Err(fail(line, format!("exercise `{id}` has no `check` cell (learners need instant feedback)")));
         }
-        if let Some((line, what)) = revealing_check(&cells) {
+        if let Some((line, what)) = revealing_check(&cells).or_else(|| long_cell(&cells)) {
             return Err(fail(line, what));
         }
         Ok(Lesson { path: path.to_path_buf(), cells })
@@ -424,6 +424,24 @@ fn revealing_check(cells: &[LessonCell]) -> Option<(usize, String)> {
                  test a property of the answer, or move that check to a `hidden-check` cell"
             ),
         ))
+    })
+}
+
+/// The longest a notebook's code cell may be: learners read it whole before they run it.
+const MAX_CODE_LINES: usize = 25;
+
+/// A code cell of the notebooks longer than a screen ([`MAX_CODE_LINES`]): its line and what to do. Hidden checks and wrong answers never appear in a notebook and may be longer.
+fn long_cell(cells: &[LessonCell]) -> Option<(usize, String)> {
+    cells.iter().find_map(|cell| match cell {
+        LessonCell::Code { role: Role::HiddenCheck(_) | Role::Wrong(_), .. } => None,
+        LessonCell::Code { source, line, .. } if source.lines().count() > MAX_CODE_LINES => Some((
+            *line,
+            format!(
+                "a code cell of {} lines; keep cells within a screen ({MAX_CODE_LINES}): split it where a result is worth seeing",
+                source.lines().count()
+            ),
+        )),
+        _ => None,
     })
 }
 
@@ -804,5 +822,9 @@ mod tests {
             let error = parse(text).expect_err(text);
             assert!(error.contains(expected), "{text:?}: {error}");
         }
+        let cell_of = |lines: usize| format!("text\n```rust\n{}```\n", "let a = 1;\n".repeat(lines));
+        let error = parse(&cell_of(26)).expect_err("a 26-line cell");
+        assert!(error.contains("day00-test.md:2: a code cell of 26 lines; keep cells within a screen (25)"), "{error}");
+        assert!(parse(&cell_of(25)).is_ok(), "25 lines fit");
     }
 }

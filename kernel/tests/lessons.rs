@@ -238,7 +238,7 @@ fn assert_wrong_answers_rejected(stem: &str, graded: &Value, book: &Value) {
 /// CI machine has no core to spare for a second lesson. Every lesson is tried; the failures are reported together.
 #[test]
 fn lessons_run_end_to_end_and_grade() {
-    let lessons: [(&str, &[&str], usize); 7] = [
+    let lessons: [(&str, &[&str], usize); 8] = [
         ("day01-candle-and-notebooks", &["seed=3"], 0),
         ("day02-tensor-operations", &["samples=2000", "seed=1"], 3),
         ("day03-autograd", &["steps=10"], 2),
@@ -260,6 +260,8 @@ fn lessons_run_end_to_end_and_grade() {
             ],
             9,
         ),
+        // The CNN and the MLP for 1 epoch on 1,000 images, the augmentation runs on 300.
+        ("day08-convolutional-networks", &["epochs=1", "train_limit=1000", "aug_images=300", "aug_epochs=1"], 5),
     ];
     // CANDLELIT_LESSONS=day07,day08 runs only the lessons whose names start with one of those (while writing one).
     let only: Vec<String> = std::env::var("CANDLELIT_LESSONS")

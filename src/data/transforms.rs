@@ -186,7 +186,8 @@ impl Transform for RandomHorizontalFlip {
     fn apply(&self, x: Tensor) -> Result<Tensor> {
         chw(&x, "RandomHorizontalFlip")?;
         let flip = with_item_rng(|rng| rng.random_bool(self.p));
-        if flip { x.flip(&[x.rank() - 1]) } else { Ok(x) }
+        // `flip` gathers with index_select, which needs contiguous memory (a crop before it is a strided view).
+        if flip { x.contiguous()?.flip(&[x.rank() - 1]) } else { Ok(x) }
     }
 }
 
@@ -223,7 +224,7 @@ impl Transform for RandomCrop {
             x.pad_with_zeros(hd, self.padding, self.padding)?.pad_with_zeros(wd, self.padding, self.padding)?;
         let (top, left) =
             with_item_rng(|rng| (rng.random_range(0..=ph - self.size), rng.random_range(0..=pw - self.size)));
-        padded.narrow(hd, top, self.size)?.narrow(wd, left, self.size)
+        padded.narrow(hd, top, self.size)?.narrow(wd, left, self.size)?.contiguous()
     }
 }
 
