@@ -12,12 +12,11 @@ import os
 import sys
 import time
 
-import numpy as np
 import torch
 from torch import nn
 
 sys.path.insert(0, os.path.dirname(__file__))
-from lessons_pytorch import accuracy, fashion_mnist  # noqa: E402
+from lessons_pytorch import accuracy, fashion_mnist, standardised  # noqa: E402
 
 
 def cnn():
@@ -29,12 +28,7 @@ def cnn():
 
 def run(images, seed, epochs):
     torch.manual_seed(seed)
-    x_train = torch.tensor(images["x_train"].astype(np.float32) / 255.0)
-    x_test = torch.tensor(images["x_test"].astype(np.float32) / 255.0)
-    mean, std = x_train.mean().item(), x_train.std(unbiased=False).item()
-    x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
-    y_train = torch.tensor(images["y_train"].astype(np.int64))
-    y_test = torch.tensor(images["y_test"].astype(np.int64))
+    x_train, y_train, x_test, y_test = standardised(images)
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x_train, y_train), batch_size=64, shuffle=True)
     model = cnn()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)

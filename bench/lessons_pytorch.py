@@ -103,14 +103,20 @@ def accuracy(model, x, y):
     return right / len(x)
 
 
+def standardised(images):
+    """Pixels scaled to [0, 1], then standardised with the training images' mean and std (as the notebooks do):
+    (x_train, y_train, x_test, y_test) tensors."""
+    x_train = torch.tensor(images["x_train"].astype(np.float32) / 255.0)
+    x_test = torch.tensor(images["x_test"].astype(np.float32) / 255.0)
+    mean, std = x_train.mean().item(), x_train.std(unbiased=False).item()
+    y_train = torch.tensor(images["y_train"].astype(np.int64))
+    y_test = torch.tensor(images["y_test"].astype(np.int64))
+    return (x_train - mean) / std, y_train, (x_test - mean) / std, y_test
+
+
 def day06(splits, seed, regularised, epochs=15):
     torch.manual_seed(seed)
-    x_train = torch.tensor(splits["x_train"].astype(np.float32) / 255.0)
-    x_test = torch.tensor(splits["x_test"].astype(np.float32) / 255.0)
-    mean, std = x_train.mean().item(), x_train.std(unbiased=False).item()
-    x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
-    y_train = torch.tensor(splits["y_train"].astype(np.int64))
-    y_test = torch.tensor(splits["y_test"].astype(np.int64))
+    x_train, y_train, x_test, y_test = standardised(splits)
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x_train, y_train), batch_size=64, shuffle=True)
     model = mlp(regularised)
     if regularised:
