@@ -1,4 +1,4 @@
-//! The prelude's CPU convolution, max-pooling and ReLU paths on random inputs, over odd sizes, paddings and
+//! The prelude's CPU convolution, max-pooling, ReLU and batch-norm paths on random inputs, over odd sizes, paddings and
 //! strides: outputs equal to Candle's ops, and gradients equal to plain-loop references (and to Candle's wherever
 //! Candle's are right), to 1e-5 relative to the values' size.
 //!
@@ -277,4 +277,70 @@ fn pooling_layers_say_what_is_wrong_with_their_input() {
     let flat = Tensor::zeros((4, 4), DType::F32, &Device::Cpu).expect("zeros");
     let err = nn::GlobalAvgPool2d.forward(&flat).expect_err("not a batch of images");
     assert!(err.to_string().contains("unsqueeze(0)"), "{err}");
+}
+
+/// A batch norm layer of the prelude and Candle's own with equal parameters and running statistics, over `c`
+/// channels: `(ours, Candle's, weight, bias)`.
+fn batch_norm_pair(c: usize) -> Result<(candle_nn::BatchNorm, candle_nn::BatchNorm, Var, Var)> {
+    let weight = Var::from_tensor(&(randn(c, &Device::Cpu)? + 1.0)?)?;
+    let bias = Var::from_tensor(&randn(c, &Device::Cpu)?)?;
+    let (mean, var) = (randn(c, &Device::Cpu)?, (rand(c, &Device::Cpu)? + 0.5)?);
+    let make = || {
+        // Separate copies of the running statistics, so that each layer updates its own.
+        let (m, v) = (mean.copy()?.detach(), var.copy()?.detach());
+        candle_nn::BatchNorm::new(c, m, v, weight.as_tensor().clone(), bias.as_tensor().clone(), 1e-5)
+    };
+    Ok((make()?, make()?, weight, bias))
+}
+
+#[test]
+fn batch_norm_matches_candle_in_training_and_evaluation() -> Result<()> {
+    // Images (the CNN's BatchNorm2d), feature vectors and sequences (BatchNorm1d), one channel, strided input.
+    let cases: [&[usize]; 5] = [&[8, 32, 14, 14], &[5, 3, 7, 9], &[16, 10], &[4, 6, 11], &[3, 1, 5, 5]];
+    for (case, &shape) in cases.iter().enumerate() {
+        manual_seed(40 + case as u64);
+        let c = shape[1];
+        let (ours, reference, weight, bias) = batch_norm_pair(c)?;
+        // Case 1 reads its input through a transposed (non-contiguous) view of the variable.
+        let strided = case == 1;
+        let stored: Vec<usize> = if strided { vec![shape[0], c, shape[3], shape[2]] } else { shape.to_vec() };
+        let x = Var::from_tensor(&randn(stored, &Device::Cpu)?.affine(3.0, 2.0)?)?;
+        let input = if strided { x.transpose(2, 3)? } else { x.as_tensor().clone() };
+        assert_eq!(input.is_contiguous(), !strided);
+        let (bn1, bn2) = (nn::BatchNorm1d(ours.clone()), nn::BatchNorm2d(ours.clone()));
+        let run =
+            |train: bool| if shape.len() == 4 { bn2.forward_t(&input, train) } else { bn1.forward_t(&input, train) };
+        let vars = [("x", &x), ("weight", &weight), ("bias", &bias)];
+        for step in 0..2 {
+            let (y, y_ref) = (run(true)?, reference.forward_t(&input, true)?);
+            assert_close(&y, &y_ref, &format!("case {case} step {step}: training output"))?;
+            for ((name, g), (_, g_ref)) in grads(&vars, &y)?.iter().zip(grads(&vars, &y_ref)?.iter()) {
+                assert_close(g, g_ref, &format!("case {case} step {step}: training gradient of {name}"))?;
+            }
+            assert_close(ours.running_mean(), reference.running_mean(), &format!("case {case}: running mean"))?;
+            assert_close(ours.running_var(), reference.running_var(), &format!("case {case}: running variance"))?;
+        }
+        let (y, y_ref) = (run(false)?, reference.forward_t(&input, false)?);
+        assert_close(&y, &y_ref, &format!("case {case}: evaluation output"))?;
+        for ((name, g), (_, g_ref)) in grads(&vars, &y)?.iter().zip(grads(&vars, &y_ref)?.iter()) {
+            assert_close(g, g_ref, &format!("case {case}: evaluation gradient of {name}"))?;
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn batch_norm_on_data_gives_no_input_gradient_and_the_parameters_theirs() -> Result<()> {
+    manual_seed(50);
+    let (ours, reference, weight, bias) = batch_norm_pair(4)?;
+    let x = randn((6, 4, 3, 3), &Device::Cpu)?;
+    let y = nn::BatchNorm2d(ours).forward_t(&x, true)?;
+    let store = weighted_sum(&y)?.backward()?;
+    assert!(store.get(&x).is_none(), "data has no gradient");
+    let store_ref = weighted_sum(&reference.forward_t(&x, true)?)?.backward()?;
+    for (name, v) in [("weight", &weight), ("bias", &bias)] {
+        let (g, g_ref) = (store.get(v).expect("a gradient"), store_ref.get(v).expect("a gradient"));
+        assert_close(g, g_ref, &format!("gradient of the {name}"))?;
+    }
+    Ok(())
 }

@@ -10,12 +10,12 @@
 //! instead; in the Day 8 CNN that made conv2d's backward 6× slower than PyTorch's (BENCHMARKS.md). Off the CPU,
 //! for other dtypes, and with dilation or groups, the layer is Candle's exactly.
 
-use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Module, Result, Shape, Storage, Tensor};
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Module, Result, Shape, Tensor};
 use candle_nn::{Conv2dConfig, VarBuilder};
 use rayon::prelude::*;
 
 use super::cpu_gemm::{MatRef, matmul_into};
-use super::cpu_relu::contiguous_f32;
+use super::cpu_values::{contiguous_f32, lane_sum, with_values};
 
 /// A 2-D convolution over `(N, C, H, W)` (`nn.Conv2d`); build it with [`conv2d`] or [`conv2d_no_bias`].
 #[derive(Clone, Debug)]
@@ -344,27 +344,6 @@ fn channel_sums(dy: &[f32], o: usize, l: usize) -> Vec<f32> {
     dy.par_chunks(o * l.max(1))
         .map(|image| image.chunks_exact(l.max(1)).map(lane_sum).collect::<Vec<f32>>())
         .reduce(|| vec![0f32; o], add)
-}
-
-/// The sum of `values` in eight interleaved running sums, which the compiler can keep in one vector register (a
-/// single running sum is one dependent addition after another).
-fn lane_sum(values: &[f32]) -> f32 {
-    let mut lanes = [0f32; 8];
-    let chunks = values.chunks_exact(8);
-    let tail: f32 = chunks.remainder().iter().sum();
-    for chunk in chunks {
-        lanes.iter_mut().zip(chunk).for_each(|(lane, v)| *lane += v);
-    }
-    lanes.iter().sum::<f32>() + tail
-}
-
-/// The values of a CPU `f32` tensor, borrowed when contiguous, and a closure's result on them.
-fn with_values<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
-    let (storage, layout) = t.storage_and_layout();
-    let Storage::Cpu(cpu) = &*storage else {
-        candle_core::bail!("conv2d: the CPU path got a tensor on {:?}", t.device())
-    };
-    f(&contiguous_f32(cpu, layout)?)
 }
 
 /// `x (N, C, H, W) ⋆ w (O, C, kh, kw)` (plus a bias `(O)` as a [`CustomOp3`]) with zero padding and a stride;

@@ -5,7 +5,7 @@
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::cpu_relu::contiguous_f32;
+use super::cpu_values::contiguous_f32;
 
 /// The largest value of each `kernel × kernel` window, `stride` apart, over `(N, C, H, W)`; windows that would
 /// run past the edge are left out (PyTorch's default). Fast path on CPU `f32`; Candle's `max_pool2d` elsewhere.

@@ -2,9 +2,10 @@
 //! positive. Candle's own backward builds a mask, converts it and multiplies (three passes and two temporaries),
 //! which made ReLU's backward 17× slower than PyTorch's in the Day 8 CNN (BENCHMARKS.md).
 
-use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
+
+use super::cpu_values::contiguous_f32;
 
 /// `max(x, 0)`, with the fast path on CPU `f32` and Candle's `relu` elsewhere.
 ///
@@ -12,21 +13,6 @@ use rayon::prelude::*;
 /// As Candle's `relu`.
 pub fn relu(x: &Tensor) -> Result<Tensor> {
     if x.device().is_cpu() && x.dtype() == DType::F32 { x.apply_op1(ReluOp) } else { x.relu() }
-}
-
-/// The values of an `f32` tensor as one contiguous slice (copied, with Candle's strided copy, only when the layout
-/// is not contiguous).
-pub(crate) fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<std::borrow::Cow<'a, [f32]>> {
-    let CpuStorage::F32(data) = storage else { candle_core::bail!("expected an f32 tensor") };
-    match layout.contiguous_offsets() {
-        Some((start, end)) => Ok(std::borrow::Cow::Borrowed(&data[start..end])),
-        None => {
-            let mut copy = CpuStorage::F32(vec![0f32; layout.shape().elem_count()]);
-            storage.copy_strided_src(&mut copy, 0, layout)?;
-            let CpuStorage::F32(values) = copy else { candle_core::bail!("expected an f32 copy") };
-            Ok(std::borrow::Cow::Owned(values))
-        }
-    }
 }
 
 /// `f(a[i], b[i])` for every `i`, in a pass the compiler vectorises: sequential below 2^18 values, and above that

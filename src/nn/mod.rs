@@ -5,7 +5,7 @@
 //!   initialisation, parameter counts, [`Sequential::summary`], freezing by name, `to_device`, save and load.
 //! - [`Dropout`] — drawn from the prelude's seeded generator, so `manual_seed` makes it reproducible.
 //! - [`BatchNorm1d`] / [`BatchNorm2d`] — Candle's batch norm (running statistics, momentum 0.1) with the input
-//!   shape checked and explained.
+//!   shape checked and explained, and a few-pass CPU kernel forward and backward.
 //! - [`linear`] / [`Linear`] — Candle's layer with a leaner backward on the CPU (no gradient for a data batch).
 //! - [`conv2d`] / [`Conv2d`] — Candle's layer with an im2col + GEMM forward and backward on the CPU; [`Relu`] and
 //!   [`MaxPool2d`] run one-pass CPU kernels ([`cpu_relu`], [`cpu_pool`]) with the same results as Candle's.
@@ -26,9 +26,11 @@ pub use candle_nn::*;
 // variable (`candlelit::nn::model::Sequential`), and a private module in it would make the variable unstorable.
 
 pub mod conv;
+mod cpu_batch_norm;
 mod cpu_gemm;
 pub mod cpu_pool;
 pub mod cpu_relu;
+mod cpu_values;
 pub mod dropout;
 pub mod elman;
 pub mod embed;

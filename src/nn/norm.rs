@@ -1,7 +1,10 @@
-//! Batch normalisation for feature vectors and for images.
+//! Batch normalisation for feature vectors and for images: Candle's layers and parameters, with the CPU `f32`
+//! passes of the prelude's `cpu_batch_norm` kernels (same results and running statistics as Candle's).
 
-use candle_core::{ModuleT, Result, Tensor};
+use candle_core::{DType, ModuleT, Result, Tensor, Var};
 use candle_nn::{BatchNorm, BatchNormConfig, VarBuilder};
+
+use super::cpu_batch_norm;
 
 /// Batch norm over `(N, C)` features or `(N, C, L)` sequences (`nn.BatchNorm1d`): in training it normalises with
 /// the batch's mean and variance and updates running statistics (momentum 0.1, unbiased variance); in evaluation
@@ -47,13 +50,47 @@ fn check(name: &str, bn: &BatchNorm, x: &Tensor, ranks: &[usize], train: bool, e
 impl ModuleT for BatchNorm1d {
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         check("BatchNorm1d", &self.0, x, &[2, 3], train, "(N, C) or (N, C, L)")?;
-        self.0.forward_t(x, train).map(crate::grad_mode::layer_output)
+        forward(&self.0, x, train).map(crate::grad_mode::layer_output)
     }
 }
 
 impl ModuleT for BatchNorm2d {
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         check("BatchNorm2d", &self.0, x, &[4], train, "images (N, C, H, W)")?;
-        self.0.forward_t(x, train).map(crate::grad_mode::layer_output)
+        forward(&self.0, x, train).map(crate::grad_mode::layer_output)
     }
+}
+
+/// The layer's weight and bias when the CPU `f32` kernels apply to it and to `x`.
+fn cpu_f32_parts<'a>(bn: &'a BatchNorm, x: &Tensor) -> Option<(&'a Tensor, &'a Tensor)> {
+    let (w, b) = bn.weight_and_bias()?;
+    let on_cpu_f32 = |t: &Tensor| t.device().is_cpu() && t.dtype() == DType::F32;
+    [x, w, b, bn.running_mean(), bn.running_var()].into_iter().all(on_cpu_f32).then_some((w, b))
+}
+
+/// Training: normalise with the batch's statistics and move the running ones towards them (`momentum`, with the
+/// unbiased variance, as PyTorch and Candle do). Evaluation: the running statistics, as one affine map per channel.
+fn forward(bn: &BatchNorm, x: &Tensor, train: bool) -> Result<Tensor> {
+    let Some((w, b)) = cpu_f32_parts(bn, x) else { return bn.forward_t(x, train) };
+    let eps = bn.eps();
+    if !train {
+        let scale = w.broadcast_div(&(bn.running_var().detach() + eps)?.sqrt()?)?;
+        let shift = (b - (bn.running_mean().detach() * &scale)?)?;
+        return cpu_batch_norm::affine(x, &scale, &shift);
+    }
+    let (y, batch) = cpu_batch_norm::train(x, w, b, eps)?;
+    let m = bn.momentum();
+    let unbiased = batch.count as f64 / (batch.count as f64 - 1.0);
+    let mix = |running: &Tensor, batch: &[f32], factor: f64| -> Result<()> {
+        let old = running.to_vec1::<f32>()?;
+        let new: Vec<f32> = old
+            .iter()
+            .zip(batch)
+            .map(|(&r, &v)| ((1.0 - m) * f64::from(r) + m * factor * f64::from(v)) as f32)
+            .collect();
+        Var::from_tensor(running)?.set(&Tensor::from_vec(new, old.len(), running.device())?)
+    };
+    mix(bn.running_mean(), &batch.mean, 1.0)?;
+    mix(bn.running_var(), &batch.var, unbiased)?;
+    Ok(y)
 }
