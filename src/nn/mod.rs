@@ -14,6 +14,7 @@
 //! - [`Rnn`] — a plain (Elman) recurrent layer, used like `candle_nn`'s `LSTM` and `GRU` (the [`RNN`] trait),
 //!   and [`last_states`] to read each sequence's last real step from a padded batch.
 //! - [`Embedding`] — with an optional padding index whose row stays zero and gets no gradient.
+//! - [`resnet_cifar`] — the CIFAR-10 ResNets (20, 56, ...) with PyTorch's variable names, for pretrained weights.
 //!
 //! A layer's `forward_t(x, train)` ([`ModuleT`]) is how Candle passes the mode; a [`Sequential`] passes its own.
 
@@ -38,6 +39,7 @@ pub mod layers;
 pub mod linear;
 pub mod model;
 pub mod norm;
+pub mod resnet;
 pub mod seeded_init;
 pub mod summary;
 pub mod system_blas;
@@ -50,5 +52,6 @@ pub use layers::{AvgPool2d, Flatten, GlobalAvgPool2d, MaxPool2d, Relu, Sigmoid, 
 pub use linear::{Linear, linear, linear_b, linear_no_bias};
 pub use model::{Layer, Sequential};
 pub use norm::{BatchNorm1d, BatchNorm2d, batch_norm1d, batch_norm2d};
+pub use resnet::{BasicBlock, ResStage, resnet_cifar};
 pub use seeded_init::init_like_pytorch;
 pub use summary::{Summary, SummaryRow};
