@@ -69,3 +69,74 @@ fn a_depth_that_is_not_6n_plus_2_is_refused_with_the_rule() {
     let err = nn::resnet_cifar(21, &Device::Cpu).expect_err("21 is not 6n + 2");
     assert!(err.to_string().contains("6n + 2"), "{err}");
 }
+
+#[test]
+fn the_upstream_legacy_pytorch_files_hold_the_same_tensors_as_the_safetensors_copies() -> Result<()> {
+    for (th, st) in [("resnet20-12fca82f.th", "resnet20.safetensors"), ("resnet56-4bfd9763.th", "resnet56.safetensors")]
+    {
+        let legacy = read_state_dict(weights(th))?;
+        let converted = read_state_dict(weights(st))?;
+        assert_eq!(legacy.len(), converted.len(), "{th}: tensor count");
+        for ((name, t), (name_st, t_st)) in legacy.iter().zip(&converted) {
+            assert_eq!(name.strip_prefix("module."), Some(name_st.as_str()), "{th}: names in order");
+            assert_eq!(t.dims(), t_st.dims(), "{th}: {name}'s shape");
+            let diff = (t.to_dtype(DType::F64)? - t_st.to_dtype(DType::F64)?)?.abs()?.max_all()?.to_scalar::<f64>()?;
+            assert_eq!(diff, 0.0, "{th}: {name}'s values");
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn load_state_dict_maps_prefixes_and_reports_missing_and_unexpected_names() -> Result<()> {
+    let model = nn::resnet_cifar(20, &Device::Cpu)?;
+    let upstream = read_state_dict(weights("resnet20-12fca82f.th"))?;
+    // Strict without the prefix mapping: every name differs, and the message says how to map them.
+    let err = model.load_state_dict(upstream.clone(), &LoadOptions::strict()).expect_err("names differ");
+    assert!(err.to_string().contains("strip_prefix") && err.to_string().contains("module.conv1.weight"), "{err}");
+    let report = model.load_state_dict(upstream.clone(), &LoadOptions::strict().strip_prefix("module."))?;
+    assert_eq!((report.loaded.len(), report.missing.len(), report.unexpected.len()), (upstream.len(), 0, 0));
+    model.eval();
+    let logits = no_grad(|| model.forward(&eight_images()?))?;
+    assert_eq!(logits.argmax(1)?.to_vec1::<u32>()?, [0, 1, 7, 7, 1, 7, 2, 9]);
+
+    // A backbone without its head, saved under another prefix: the head is missing, the rest loads.
+    let fresh = nn::resnet_cifar(20, &Device::Cpu)?;
+    let head_before = fresh.named_parameters().into_iter().find(|(n, _)| n == "linear.weight").map(|(_, v)| v);
+    let head_before = head_before.expect("a head").as_tensor().copy()?;
+    let backbone: Vec<(String, Tensor)> = upstream
+        .iter()
+        .filter(|(n, _)| !n.starts_with("module.linear."))
+        .map(|(n, t)| (n.replacen("module.", "backbone.", 1), t.clone()))
+        .chain([("backbone.extra.weight".to_string(), Tensor::zeros(3, DType::F32, &Device::Cpu)?)])
+        .collect();
+    let report = fresh.load_state_dict(backbone, &LoadOptions::non_strict().rename_prefix("backbone.", ""))?;
+    assert_eq!(report.missing, ["linear.bias", "linear.weight"]);
+    assert_eq!(report.unexpected, ["extra.weight"]);
+    assert_eq!(report.loaded.len(), upstream.len() - 2);
+    let head_after = fresh.named_parameters().into_iter().find(|(n, _)| n == "linear.weight").map(|(_, v)| v);
+    let same = (head_after.expect("a head").as_tensor() - &head_before)?.abs()?.max_all()?.to_scalar::<f32>()?;
+    assert_eq!(same, 0.0, "a missing name keeps its value");
+    assert!(report.to_string().contains("missing (kept as they were): linear.bias, linear.weight"), "{report}");
+
+    // A shape that does not fit is an error even when not strict, and nothing changes.
+    let wrong = vec![("conv1.weight".to_string(), Tensor::zeros((8, 3, 3, 3), DType::F32, &Device::Cpu)?)];
+    let err = fresh.load_state_dict(wrong, &LoadOptions::non_strict()).expect_err("wrong shape");
+    assert!(err.to_string().contains("`conv1.weight` is [8, 3, 3, 3] in the weights but [16, 3, 3, 3]"), "{err}");
+    Ok(())
+}
+
+#[test]
+fn a_cut_short_or_foreign_weights_file_is_a_clear_error() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| candle::Error::Msg(e.to_string()))?;
+    let bytes = std::fs::read(weights("resnet20-12fca82f.th")).map_err(|e| candle::Error::Msg(e.to_string()))?;
+    let cut = dir.path().join("cut.th");
+    std::fs::write(&cut, &bytes[..bytes.len() - 1000]).map_err(|e| candle::Error::Msg(e.to_string()))?;
+    let err = read_state_dict(&cut).expect_err("cut short");
+    assert!(err.to_string().contains("cut short"), "{err}");
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "not weights at all").map_err(|e| candle::Error::Msg(e.to_string()))?;
+    let err = read_state_dict(&text).expect_err("foreign");
+    assert!(err.to_string().contains("is not a safetensors, PyTorch or legacy PyTorch weights file"), "{err}");
+    Ok(())
+}

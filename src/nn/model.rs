@@ -304,6 +304,20 @@ impl Sequential {
         crate::train::load_weights(&self.varmap, path)
     }
 
+    /// Loads named tensors (from [`read_state_dict`](crate::train::read_state_dict), or any list) into this
+    /// model's variables, names mapped by `options` — PyTorch's `model.load_state_dict(sd, strict=...)` — and
+    /// reports what was loaded, missing and unexpected. See [`crate::train::state_dict`].
+    ///
+    /// # Errors
+    /// When a shared name has another shape, or `options` is strict and the names differ; nothing is changed then.
+    pub fn load_state_dict(
+        &self,
+        tensors: impl IntoIterator<Item = (String, Tensor)>,
+        options: &crate::train::LoadOptions,
+    ) -> Result<crate::train::LoadReport> {
+        crate::train::load_state_dict(&self.varmap, tensors, options)
+    }
+
     /// Runs an input of shape `input_shape` (batch first) through the model in evaluation mode and lists each
     /// layer's output shape and parameter count, like `torchinfo.summary`. Batch-norm statistics are not changed.
     ///

@@ -7,6 +7,8 @@
 //!   [`ReduceLrOnPlateau`].
 //! - [`metrics`] — [`accuracy`], [`ConfusionMatrix`], [`RunningMean`], [`EarlyStopping`].
 //! - [`weights`] — [`save_weights`] / [`load_weights`] (safetensors) and [`Checkpoint`]s that resume exactly.
+//! - [`state_dict`] — [`read_state_dict`] (safetensors, PyTorch `.pth`, legacy PyTorch via [`torch_legacy`]) and
+//!   [`load_state_dict`] with renamed prefixes and a [`LoadReport`] of missing and unexpected names.
 //! - [`progress`] — a [`Progress`] bar that redraws in place in the terminal and in the notebook.
 //! - [`live`] — a [`History`] of per-epoch numbers whose figure redraws in place after each epoch.
 //! - [`search`] — an Optuna-like [`Study`] for hyperparameters, with TPE or random search, pruning and figures.
@@ -48,7 +50,9 @@ pub mod optim;
 pub mod progress;
 pub mod schedule;
 pub mod search;
+pub mod state_dict;
 pub mod summary_writer;
+pub mod torch_legacy;
 pub mod weights;
 
 pub use any_optimizer::AnyOptimizer;
@@ -63,5 +67,7 @@ pub use schedule::{
 pub use search::{
     MedianPruner, NoPruner, ParamValue, Pruner, SearchMethod, Study, Trial, TrialRecord, TrialState, TrialTable,
 };
+pub use state_dict::{LoadOptions, LoadReport, load_state_dict, read_state_dict};
 pub use summary_writer::SummaryWriter;
+pub use torch_legacy::read_legacy_torch;
 pub use weights::{Checkpoint, CheckpointInfo, load_weights, save_weights};
