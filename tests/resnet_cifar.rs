@@ -140,3 +140,68 @@ fn a_cut_short_or_foreign_weights_file_is_a_clear_error() -> Result<()> {
     assert!(err.to_string().contains("is not a safetensors, PyTorch or legacy PyTorch weights file"), "{err}");
     Ok(())
 }
+
+#[test]
+fn the_pretrained_constructor_fetches_the_upstream_file_and_loads_it() -> Result<()> {
+    // Through the mirror into this run's data folder (sha256 checked), then read as a legacy PyTorch file.
+    let model = nn::pretrained::resnet_cifar10(20, &Device::Cpu)?;
+    model.eval();
+    let logits = no_grad(|| model.forward(&eight_images()?))?;
+    assert_eq!(logits.argmax(1)?.to_vec1::<u32>()?, [0, 1, 7, 7, 1, 7, 2, 9]);
+    let err = nn::pretrained::resnet_cifar10(32, &Device::Cpu).expect_err("no ResNet-32 weights");
+    assert!(err.to_string().contains("ResNet-20 and ResNet-56"), "{err}");
+    Ok(())
+}
+
+/// torchvision's `resnet18().state_dict()` names, less the batch norms' `num_batches_tracked` counters.
+fn torchvision_resnet18_names() -> Vec<String> {
+    let bn = |p: &str| ["weight", "bias", "running_mean", "running_var"].map(|s| format!("{p}.{s}"));
+    let mut names = vec!["conv1.weight".to_string()];
+    names.extend(bn("bn1"));
+    for layer in 1..=4 {
+        for block in 0..2 {
+            let p = format!("layer{layer}.{block}");
+            names.extend([format!("{p}.conv1.weight"), format!("{p}.conv2.weight")]);
+            names.extend(bn(&format!("{p}.bn1")).into_iter().chain(bn(&format!("{p}.bn2"))));
+            if layer > 1 && block == 0 {
+                names.push(format!("{p}.downsample.0.weight"));
+                names.extend(bn(&format!("{p}.downsample.1")));
+            }
+        }
+    }
+    names.extend(["fc.weight".to_string(), "fc.bias".to_string()]);
+    names.sort();
+    names
+}
+
+#[test]
+fn resnet18_has_torchvisions_names_and_size_and_loads_its_state_dict() -> Result<()> {
+    let model = nn::resnet18(1000, &Device::Cpu)?;
+    assert_eq!(model.param_count(), 11_689_512, "torchvision's resnet18 parameter count");
+    let mut ours: Vec<String> = model.varmap().data().lock().expect("varmap").keys().cloned().collect();
+    ours.sort();
+    assert_eq!(ours, torchvision_resnet18_names());
+    // A state dict as torchvision saves it (with the counters) loads strictly: here the model's own values, doubled.
+    let all: Vec<(String, Tensor)> =
+        model.varmap().data().lock().expect("varmap").iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect();
+    let doubled: Vec<(String, Tensor)> = all
+        .into_iter()
+        .map(|(n, t)| Ok((n, (t * 2.0)?)))
+        .chain(
+            ["bn1", "layer1.0.bn1"].map(|p| Ok((format!("{p}.num_batches_tracked"), Tensor::new(7i64, &Device::Cpu)?))),
+        )
+        .collect::<Result<_>>()?;
+    let conv1 = || -> Result<Tensor> {
+        let vars = model.varmap().data().lock().expect("varmap");
+        vars.get("layer4.1.conv2.weight").expect("a layer4 weight").as_tensor().copy()
+    };
+    let before = conv1()?;
+    let report = model.load_state_dict(doubled, &LoadOptions::strict())?;
+    assert!(report.unexpected.is_empty() && report.missing.is_empty(), "{report}");
+    let change = (conv1()? - (before * 2.0)?)?.abs()?.max_all()?.to_scalar::<f32>()?;
+    assert_eq!(change, 0.0, "the loaded values are the model's");
+    model.eval();
+    let logits = no_grad(|| model.forward(&randn((2, 3, 64, 64), &Device::Cpu)?))?;
+    assert_eq!(logits.dims(), &[2, 1000]);
+    Ok(())
+}

@@ -14,7 +14,8 @@
 //! - [`Rnn`] — a plain (Elman) recurrent layer, used like `candle_nn`'s `LSTM` and `GRU` (the [`RNN`] trait),
 //!   and [`last_states`] to read each sequence's last real step from a padded batch.
 //! - [`Embedding`] — with an optional padding index whose row stays zero and gets no gradient.
-//! - [`resnet_cifar`] — the CIFAR-10 ResNets (20, 56, ...) with PyTorch's variable names, for pretrained weights.
+//! - [`resnet_cifar`] — the CIFAR-10 ResNets (20, 56, ...) with PyTorch's variable names, and [`pretrained`]
+//!   weights for them, fetched and checked like the datasets.
 //!
 //! A layer's `forward_t(x, train)` ([`ModuleT`]) is how Candle passes the mode; a [`Sequential`] passes its own.
 
@@ -39,6 +40,7 @@ pub mod layers;
 pub mod linear;
 pub mod model;
 pub mod norm;
+pub mod pretrained;
 pub mod resnet;
 pub mod seeded_init;
 pub mod summary;
@@ -52,6 +54,6 @@ pub use layers::{AvgPool2d, Flatten, GlobalAvgPool2d, MaxPool2d, Relu, Sigmoid, 
 pub use linear::{Linear, linear, linear_b, linear_no_bias};
 pub use model::{Layer, Sequential};
 pub use norm::{BatchNorm1d, BatchNorm2d, batch_norm1d, batch_norm2d};
-pub use resnet::{BasicBlock, ResStage, resnet_cifar};
+pub use resnet::{BasicBlock, ResStage, Shortcut, resnet_cifar, resnet18};
 pub use seeded_init::init_like_pytorch;
 pub use summary::{Summary, SummaryRow};

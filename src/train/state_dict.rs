@@ -86,7 +86,12 @@ pub struct LoadReport {
 
 impl std::fmt::Display for LoadReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let list = |names: &[String]| if names.is_empty() { "none".to_string() } else { names.join(", ") };
+        // Up to eight names each, so that a report of a whole backbone stays readable.
+        let list = |names: &[String]| match names.len() {
+            0 => "none".to_string(),
+            n if n <= 8 => names.join(", "),
+            n => format!("{} and {} more", names[..8].join(", "), n - 8),
+        };
         write!(
             f,
             "loaded {} tensors; missing (kept as they were): {}; unexpected (ignored): {}",
@@ -129,7 +134,8 @@ pub fn read_state_dict(path: impl AsRef<Path>) -> Result<Vec<(String, Tensor)>> 
 }
 
 /// Copies the values of `tensors`, names mapped by `options`, into the variables of `varmap` with those names, and
-/// reports what fitted. Shapes must match for every shared name, strict or not (as in PyTorch).
+/// reports what fitted. Shapes must match for every shared name, strict or not (as in PyTorch). PyTorch's batch-norm
+/// counters (`….num_batches_tracked`) are passed over.
 ///
 /// # Errors
 /// When a shared name has another shape, or `options` is strict and names differ: the message lists them all, and
@@ -139,8 +145,14 @@ pub fn load_state_dict(
     tensors: impl IntoIterator<Item = (String, Tensor)>,
     options: &LoadOptions,
 ) -> Result<LoadReport> {
-    let file: BTreeMap<String, Tensor> = tensors.into_iter().map(|(n, t)| (options.map(&n), t)).collect();
     let data = varmap.data().lock().map_err(|_| candle_core::Error::Msg("the VarMap lock was poisoned".into()))?;
+    // PyTorch's batch norms also save a step counter, `num_batches_tracked`, which only matters with
+    // `momentum=None`; the prelude's have none, so the counters are passed over rather than reported.
+    let file: BTreeMap<String, Tensor> = tensors
+        .into_iter()
+        .map(|(n, t)| (options.map(&n), t))
+        .filter(|(n, _)| !n.ends_with(".num_batches_tracked") || data.contains_key(n))
+        .collect();
     let mut report = LoadReport::default();
     let mut shapes = Vec::new();
     for (name, var) in data.iter() {
