@@ -57,7 +57,8 @@ pub use crate::creation::linspace;
 pub use crate::data;
 pub use crate::data::text::{QaDataset, TextCorpus, Vocab, Windows, tokenize};
 pub use crate::data::transforms::{
-    CenterCrop, Compose, Normalize, OneHot, RandomCrop, RandomHorizontalFlip, Resize, ToTensor, Transform, one_hot,
+    CenterCrop, Compose, Grayscale, Normalize, OneHot, Pad, RandomCrop, RandomHorizontalFlip, Resize, ToTensor,
+    Transform, one_hot,
 };
 pub use crate::data::{
     BoxedDataset, Concat, CsvDataset, DataLoader, Dataset, DatasetExt, DefaultCollate, ImageDataset, LoaderIter,

@@ -295,6 +295,86 @@ impl Transform for CenterCrop {
     }
 }
 
+/// Adds a border of `fill` around the image: `left`, `top`, `right`, `bottom` pixels (torchvision's `Pad`), e.g. a
+/// 28 × 28 Fashion-MNIST image padded by 2 on every side becomes the 32 × 32 a CIFAR network expects.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Pad {
+    left: usize,
+    top: usize,
+    right: usize,
+    bottom: usize,
+    fill: f32,
+}
+
+impl Pad {
+    /// `padding` pixels of zeros on every side.
+    pub fn new(padding: usize) -> Self {
+        Pad { left: padding, top: padding, right: padding, bottom: padding, fill: 0.0 }
+    }
+
+    /// Different amounts per side, in torchvision's order: left, top, right, bottom.
+    pub fn sides(left: usize, top: usize, right: usize, bottom: usize) -> Self {
+        Pad { left, top, right, bottom, fill: 0.0 }
+    }
+
+    /// The border's value instead of 0 (in the image's own units: 0–255 before `ToTensor`, 0–1 after).
+    pub fn fill(mut self, fill: f32) -> Self {
+        self.fill = fill;
+        self
+    }
+}
+
+impl Transform for Pad {
+    fn apply(&self, x: Tensor) -> Result<Tensor> {
+        chw(&x, "Pad")?;
+        let (hd, wd) = (x.rank() - 2, x.rank() - 1);
+        let padded = x.pad_with_zeros(hd, self.top, self.bottom)?.pad_with_zeros(wd, self.left, self.right)?;
+        if self.fill == 0.0 {
+            return Ok(padded);
+        }
+        // The border is where a padded tensor of ones is zero: `padded + fill · (1 − inside)`.
+        let ones = Tensor::ones(x.shape(), DType::F32, x.device())?;
+        let inside = ones.pad_with_zeros(hd, self.top, self.bottom)?.pad_with_zeros(wd, self.left, self.right)?;
+        let border = inside.affine(-f64::from(self.fill), f64::from(self.fill))?;
+        padded.to_dtype(DType::F32)?.add(&border)?.to_dtype(x.dtype())
+    }
+}
+
+/// A grey image with `channels` equal channels (torchvision's `Grayscale(num_output_channels)`): a 1-channel image
+/// is repeated, a 3-channel one is first turned grey with the ITU-R 601 weights `0.299 R + 0.587 G + 0.114 B`.
+/// `Grayscale::new(3)` lets a network trained on colour photos take Fashion-MNIST.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Grayscale {
+    channels: usize,
+}
+
+impl Grayscale {
+    /// Grey images with `channels` channels (1 or 3).
+    pub fn new(channels: usize) -> Self {
+        Grayscale { channels }
+    }
+}
+
+impl Transform for Grayscale {
+    fn apply(&self, x: Tensor) -> Result<Tensor> {
+        let (c, h, w) = chw(&x, "Grayscale")?;
+        if !matches!(self.channels, 1 | 3) {
+            bail!("Grayscale gives 1 or 3 channels, not {}", self.channels)
+        }
+        let x = x.reshape((c, h, w))?;
+        let grey = match c {
+            1 => x,
+            3 => {
+                let weights = Tensor::new(&[0.299f32, 0.587, 0.114], x.device())?.reshape((3, 1, 1))?;
+                let dtype = x.dtype();
+                x.to_dtype(DType::F32)?.broadcast_mul(&weights)?.sum_keepdim(0)?.to_dtype(dtype)?
+            }
+            _ => bail!("Grayscale takes a 1- or 3-channel image, got {c} channels"),
+        };
+        grey.repeat((self.channels, 1, 1))
+    }
+}
+
 /// Class labels (`u32`, any shape) → one-hot `f32` vectors with `num_classes` entries (PyTorch's `F.one_hot`).
 #[derive(Clone, Copy, Debug)]
 pub struct OneHot {
@@ -359,6 +439,28 @@ mod tests {
         assert_eq!(square.dims(), [1, 6, 6]);
         let same = Resize::exact(3, 4).apply(image()).expect("same size");
         assert_eq!(same.to_vec3::<f32>().expect("v"), image().to_vec3::<f32>().expect("v"));
+    }
+
+    #[test]
+    fn pad_adds_a_border_and_grayscale_repeats_or_mixes_channels() {
+        let padded = Pad::new(2).apply(image()).expect("pad");
+        assert_eq!(padded.dims(), [1, 7, 8]);
+        assert_eq!(padded.sum_all().expect("sum").to_scalar::<f32>().expect("v"), 66.0, "the image's values kept");
+        let filled = Pad::sides(1, 0, 0, 0).fill(9.0).apply(image()).expect("fill");
+        assert_eq!(filled.to_vec3::<f32>().expect("v")[0][0], [9., 0., 1., 2., 3.]);
+        let pixels = Tensor::new(&[[7u8]], &Device::Cpu).expect("u8");
+        let white = Pad::new(1).fill(255.0).apply(pixels).expect("u8 fill").to_vec2::<u8>().expect("v");
+        assert_eq!(white, [[255, 255, 255], [255, 7, 255], [255, 255, 255]]);
+        let three = Grayscale::new(3).apply(image()).expect("grey");
+        assert_eq!(three.dims(), [3, 3, 4]);
+        assert_eq!(
+            three.get(2).expect("c").to_vec2::<f32>().expect("v"),
+            image().get(0).expect("c").to_vec2::<f32>().expect("v")
+        );
+        let rgb = Tensor::new(&[[[1f32]], [[0.]], [[0.]]], &Device::Cpu).expect("red");
+        let grey = Grayscale::new(1).apply(rgb).expect("to grey");
+        assert!((grey.flatten_all().expect("f").to_vec1::<f32>().expect("v")[0] - 0.299).abs() < 1e-6);
+        assert!(Grayscale::new(2).apply(image()).is_err());
     }
 
     #[test]
