@@ -37,9 +37,9 @@ pub use crate::nn::{Sequential, Summary};
 pub use crate::train::SummaryWriter;
 pub use crate::train::{
     Adam, AdamW, AnyOptimizer, Checkpoint, ConfusionMatrix, CosineAnnealingLr, EarlyStopping, ExponentialLr, Goal,
-    GradAccumulator, History, LinearLr, LoadOptions, LoadReport, LrSchedule, MedianPruner, OptimizerState, Progress,
-    ReduceLrOnPlateau, RmsProp, RunningMean, Scheduler, SearchMethod, Sgd, StepLr, Study, Trial, TrialState, accuracy,
-    correct, grad_of, grads_of, load_weights, progress, read_state_dict, requires_grad, save_weights,
+    GradAccumulator, History, LinearLr, LoadOptions, LoadReport, LrSchedule, MedianPruner, OptimizerState, ParamGroups,
+    Progress, ReduceLrOnPlateau, RmsProp, RunningMean, Scheduler, SearchMethod, Sgd, StepLr, Study, Trial, TrialState,
+    accuracy, correct, grad_of, grads_of, load_weights, progress, read_state_dict, requires_grad, save_weights,
 };
 /// Candle itself, for what the prelude does not name (`candle::bail!`, `candle::DeviceLocation`, ...).
 pub use candle_core as candle;

@@ -2,7 +2,8 @@
 //!
 //! - [`autograd`] — `grad_of`, `requires_grad`, [`GradAccumulator`]: PyTorch's autograd vocabulary in Candle terms.
 //! - [`optim`] — [`Sgd`], [`Adam`], [`AdamW`], [`RmsProp`] with PyTorch's knobs and update rules;
-//!   [`any_optimizer`] — [`AnyOptimizer`], whichever of them a run picks at run time.
+//!   [`any_optimizer`] — [`AnyOptimizer`], whichever of them a run picks at run time; [`param_groups`] —
+//!   [`ParamGroups`], a learning rate per group of layers (fine-tuning).
 //! - [`schedule`] — [`StepLr`], [`ExponentialLr`], [`CosineAnnealingLr`], [`LinearLr`], warm-up,
 //!   [`ReduceLrOnPlateau`].
 //! - [`metrics`] — [`accuracy`], [`ConfusionMatrix`], [`RunningMean`], [`EarlyStopping`].
@@ -47,6 +48,7 @@ pub mod autograd;
 pub mod live;
 pub mod metrics;
 pub mod optim;
+pub mod param_groups;
 pub mod progress;
 pub mod schedule;
 pub mod search;
@@ -60,6 +62,7 @@ pub use autograd::{GradAccumulator, grad_of, grads_of, requires_grad};
 pub use live::History;
 pub use metrics::{ConfusionMatrix, EarlyStopping, RunningMean, accuracy, correct};
 pub use optim::{Adam, AdamW, Optimizer, OptimizerState, ParamsAdam, ParamsRmsProp, ParamsSgd, RmsProp, Sgd};
+pub use param_groups::ParamGroups;
 pub use progress::{Progress, ProgressIter, progress};
 pub use schedule::{
     CosineAnnealingLr, ExponentialLr, Goal, LinearLr, LrSchedule, ReduceLrOnPlateau, Scheduler, StepLr, Warmup,
