@@ -178,13 +178,11 @@ fn torchvision_resnet18_names() -> Vec<String> {
 fn resnet18_has_torchvisions_names_and_size_and_loads_its_state_dict() -> Result<()> {
     let model = nn::resnet18(1000, &Device::Cpu)?;
     assert_eq!(model.param_count(), 11_689_512, "torchvision's resnet18 parameter count");
-    let mut ours: Vec<String> = model.varmap().data().lock().expect("varmap").keys().cloned().collect();
-    ours.sort();
+    let ours: Vec<String> = model.state_dict()?.into_iter().map(|(n, _)| n).collect();
     assert_eq!(ours, torchvision_resnet18_names());
     // A state dict as torchvision saves it (with the counters) loads strictly: here the model's own values, doubled.
-    let all: Vec<(String, Tensor)> =
-        model.varmap().data().lock().expect("varmap").iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect();
-    let doubled: Vec<(String, Tensor)> = all
+    let doubled: Vec<(String, Tensor)> = model
+        .state_dict()?
         .into_iter()
         .map(|(n, t)| Ok((n, (t * 2.0)?)))
         .chain(

@@ -253,7 +253,7 @@ fn claim(stem: &str) -> bool {
 #[test]
 fn lessons_run_end_to_end_and_grade() {
     // Longest first (Day 8 takes about 250 s in the lane, Day 1 about 40 s).
-    let lessons: [(&str, &[&str], usize); 8] = [
+    let lessons: [(&str, &[&str], usize); 9] = [
         // The CNN and the MLP for 1 epoch on 1,000 images, the augmentation runs on 300.
         ("day08-convolutional-networks", &["epochs=1", "train_limit=1000", "aug_images=300", "aug_epochs=1"], 5),
         // Two searches of 6 trials on 500 images, 2 epochs each; the winner's run on 1,000 images for 1 epoch.
@@ -269,6 +269,22 @@ fn lessons_run_end_to_end_and_grade() {
                 "toy_seeds=2",
             ],
             9,
+        ),
+        // Features of 500 training and 300 test images through the pretrained ResNet-20; label counts 50 / 200 / 500;
+        // the CNN from scratch for 20 steps at each; one epoch of fine-tuning.
+        (
+            "day09-transfer-learning",
+            &[
+                "train_limit=500",
+                "test_limit=300",
+                "few_labels=50",
+                "some_labels=200",
+                "head_steps=50",
+                "cnn_epochs=1",
+                "cnn_min_steps=20",
+                "finetune_epochs=1",
+            ],
+            3,
         ),
         // The real Fashion-MNIST from ../shared/data: its first 1,000 training images, all 10,000 test images.
         ("day06-ann-fashion-mnist", &["epochs=1", "train_limit=1000"], 8),

@@ -304,6 +304,19 @@ impl Sequential {
         crate::train::load_weights(&self.varmap, path)
     }
 
+    /// Every variable (weights and batch-norm statistics) by name, sorted — PyTorch's `model.state_dict()`; the
+    /// tensors share storage with the model, so copy them to keep a snapshot.
+    ///
+    /// # Errors
+    /// When the variable map's lock was poisoned by a panic in another thread.
+    pub fn state_dict(&self) -> Result<Vec<(String, Tensor)>> {
+        let data =
+            self.varmap.data().lock().map_err(|_| candle_core::Error::Msg("the VarMap lock was poisoned".into()))?;
+        let mut all: Vec<(String, Tensor)> = data.iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(all)
+    }
+
     /// Loads named tensors (from [`read_state_dict`](crate::train::read_state_dict), or any list) into this
     /// model's variables, names mapped by `options` — PyTorch's `model.load_state_dict(sd, strict=...)` — and
     /// reports what was loaded, missing and unexpected. See [`crate::train::state_dict`].
