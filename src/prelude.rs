@@ -39,7 +39,8 @@ pub use crate::train::{
     Adam, AdamW, AnyOptimizer, Checkpoint, ConfusionMatrix, CosineAnnealingLr, EarlyStopping, ExponentialLr, Goal,
     GradAccumulator, History, LinearLr, LoadOptions, LoadReport, LrSchedule, MedianPruner, OptimizerState, ParamGroups,
     Progress, ReduceLrOnPlateau, RmsProp, RunningMean, Scheduler, SearchMethod, Sgd, StepLr, Study, Trial, TrialState,
-    accuracy, correct, grad_of, grads_of, load_weights, progress, read_state_dict, requires_grad, save_weights,
+    accuracy, clip_grad_norm, clip_grad_value, correct, grad_of, grads_of, load_weights, progress, read_state_dict,
+    requires_grad, save_weights,
 };
 /// Candle itself, for what the prelude does not name (`candle::bail!`, `candle::DeviceLocation`, ...).
 pub use candle_core as candle;
@@ -55,7 +56,7 @@ pub use candle_nn::{
 
 pub use crate::creation::linspace;
 pub use crate::data;
-pub use crate::data::text::{QaDataset, TextCorpus, Vocab, Windows, tokenize};
+pub use crate::data::text::{QaDataset, TextCorpus, Vocab, Windows, tiny_shakespeare, tokenize};
 pub use crate::data::transforms::{
     CenterCrop, Compose, Grayscale, Normalize, OneHot, Pad, RandomCrop, RandomHorizontalFlip, Resize, ToTensor,
     Transform, one_hot,
@@ -75,4 +76,6 @@ pub use crate::hints::{Hint, LearnerError, hint_for};
 pub use crate::nn::system_blas::cpu_blas;
 pub use crate::output::{DisplayHandle, Rich, clear_output, display};
 pub use crate::plot::{Figure, plot_fn};
-pub use crate::random::{manual_seed, normal, rand, rand_like, randint, randn, randn_like, randperm, uniform};
+pub use crate::random::{
+    manual_seed, multinomial, normal, rand, rand_like, randint, randn, randn_like, randperm, uniform,
+};

@@ -2,7 +2,7 @@
 //!
 //! Candle's CPU backend draws `Tensor::rand`/`Tensor::randn` from an unseedable thread generator, so the same
 //! notebook gives different numbers on every run. The functions here — [`rand`], [`randn`], [`uniform`],
-//! [`normal`], [`randint`], [`randperm`], [`rand_like`], [`randn_like`] — draw from one generator that
+//! [`normal`], [`randint`], [`randperm`], [`multinomial`], [`rand_like`], [`randn_like`] — draw from one generator that
 //! [`manual_seed`] resets, like `torch.manual_seed`. The values are made on the CPU and then moved, so the same seed
 //! gives the same numbers on the CPU and on a GPU. [`manual_seed`] also seeds the CUDA devices, which makes
 //! Candle's own `Tensor::rand`/`randn` on a GPU reproducible too; on the CPU, use the prelude's functions.
@@ -139,6 +139,81 @@ pub fn randperm(n: usize, device: &Device) -> Result<Tensor> {
     let mut order: Vec<u32> = (0..n as u32).collect();
     with_rng(|rng| order.shuffle(rng));
     Tensor::from_vec(order, n, device)
+}
+
+/// Draws `num_samples` category indices from each row of `weights` (`(K)` or `(N, K)`, non-negative, not
+/// necessarily summing to 1), with probability proportional to the weights, like `torch.multinomial(weights,
+/// num_samples, replacement)`; from the prelude's generator, so [`manual_seed`] makes the draws repeat. Without
+/// replacement a row's categories are drawn at most once each. The result is `u32`, `(num_samples)` or `(N,
+/// num_samples)`, on `weights`' device.
+///
+/// ```
+/// use candlelit::prelude::*;
+/// # fn main() -> Result<()> {
+/// let probs = Tensor::new(&[0.0f32, 0.9, 0.1], &Device::Cpu)?;   // say softmax(logits / temperature)
+/// manual_seed(3);
+/// let a = multinomial(&probs, 5, true)?.to_vec1::<u32>()?;
+/// manual_seed(3);
+/// assert_eq!(a, multinomial(&probs, 5, true)?.to_vec1::<u32>()?);   // the same draws again
+/// assert!(!a.contains(&0));                                         // weight 0 is never drawn
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+/// When `weights` is not 1-D or 2-D, holds a negative, infinite or NaN value, a row sums to 0, or more samples than
+/// categories are asked for without replacement.
+pub fn multinomial(weights: &Tensor, num_samples: usize, replacement: bool) -> Result<Tensor> {
+    let rows = match weights.rank() {
+        1 => weights.unsqueeze(0)?,
+        2 => weights.clone(),
+        r => candle_core::bail!(
+            "multinomial takes weights of shape (K) or (N, K), got {r} dimensions {:?}",
+            weights.dims()
+        ),
+    };
+    let table = rows.to_dtype(DType::F64)?.to_vec2::<f64>()?;
+    let mut out = Vec::with_capacity(table.len() * num_samples);
+    for (i, row) in table.iter().enumerate() {
+        if let Some(bad) = row.iter().find(|w| !(w.is_finite() && **w >= 0.0)) {
+            candle_core::bail!("multinomial: row {i} has the weight {bad}; weights must be finite and not negative")
+        }
+        let positive = row.iter().filter(|w| **w > 0.0).count();
+        if positive == 0 {
+            candle_core::bail!("multinomial: the weights of row {i} sum to 0, so nothing can be drawn")
+        }
+        if !replacement && num_samples > positive {
+            candle_core::bail!(
+                "multinomial without replacement: {num_samples} samples asked from row {i}, which has only {positive} \
+                 categories with a weight above 0"
+            )
+        }
+        let mut row = row.clone();
+        for _ in 0..num_samples {
+            let picked = draw_weighted(&row);
+            out.push(picked as u32);
+            if !replacement {
+                row[picked] = 0.0;
+            }
+        }
+    }
+    let samples = Tensor::from_vec(out, (table.len(), num_samples), weights.device())?;
+    if weights.rank() == 1 { samples.squeeze(0) } else { Ok(samples) }
+}
+
+/// One index drawn with probability `row[i] / Σ row` (at least one weight is above 0).
+fn draw_weighted(row: &[f64]) -> usize {
+    let total: f64 = row.iter().sum();
+    let u: f64 = with_rng(|rng| StandardUniform.sample(rng));
+    let target = u * total;
+    let mut running = 0.0;
+    let last = row.iter().rposition(|w| *w > 0.0).unwrap_or(0);
+    for (i, w) in row.iter().enumerate() {
+        running += w;
+        if *w > 0.0 && target < running {
+            return i;
+        }
+    }
+    last
 }
 
 /// Uniform `[0, 1)` numbers with the shape, float dtype and device of `t`, like `torch.rand_like(t)`.

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use candle_core::{Result, bail};
 
 use super::dataset::{Dataset, check_index};
+use super::download::RemoteFile;
 use super::tabular::Table;
 
 /// The padding token; always id 0.
@@ -143,10 +144,38 @@ pub struct TextCorpus {
 }
 
 impl TextCorpus {
-    /// Tokenizes `text` and builds its vocabulary (tokens seen at least `min_freq` times).
+    /// Tokenizes `text` into words and builds its vocabulary (tokens seen at least `min_freq` times).
     pub fn from_text(text: &str, min_freq: usize) -> Self {
+        Self::words(text, min_freq, None)
+    }
+
+    /// A word-level corpus whose vocabulary keeps the words seen at least `min_freq` times, and at most `max_size`
+    /// ids in all (`<pad>` and `<unk>` included) when given: the rarer words become `<unk>`.
+    ///
+    /// ```
+    /// use candlelit::data::text::TextCorpus;
+    /// let corpus = TextCorpus::words("to be or not to be", 1, Some(4));
+    /// assert_eq!(corpus.vocab().tokens(), ["<pad>", "<unk>", "be", "to"]);   // the two most frequent words
+    /// assert_eq!(corpus.vocab().decode(corpus.ids()), "to be <unk> <unk> to be");
+    /// ```
+    pub fn words(text: &str, min_freq: usize, max_size: Option<usize>) -> Self {
         let tokens = tokenize(text);
-        let vocab = Vocab::build([tokens.as_slice()], min_freq, None);
+        let vocab = Vocab::build([tokens.as_slice()], min_freq, max_size);
+        TextCorpus { ids: vocab.encode_tokens(&tokens).into(), vocab: Arc::new(vocab) }
+    }
+
+    /// A character-level corpus: every character (letters in their case, spaces, newlines, punctuation) is a
+    /// token, and the vocabulary holds each distinct character, most frequent first.
+    ///
+    /// ```
+    /// use candlelit::data::text::TextCorpus;
+    /// let corpus = TextCorpus::chars("abba");
+    /// assert_eq!(corpus.vocab().tokens(), ["<pad>", "<unk>", "a", "b"]);
+    /// assert_eq!(corpus.ids(), [2, 3, 3, 2]);
+    /// ```
+    pub fn chars(text: &str) -> Self {
+        let tokens: Vec<String> = text.chars().map(String::from).collect();
+        let vocab = Vocab::build([tokens.as_slice()], 1, None);
         TextCorpus { ids: vocab.encode_tokens(&tokens).into(), vocab: Arc::new(vocab) }
     }
 
@@ -279,6 +308,26 @@ impl Dataset for QaDataset {
 /// Never in practice: the text ships inside the library.
 pub fn sample_qa() -> Result<QaDataset> {
     QaDataset::from_table(&Table::from_csv_text(include_str!("text/qa.csv"))?, "question", "answer", 1)
+}
+
+/// Tiny Shakespeare (1.1 MB: 40,000 lines of the plays, as prepared for Andrej Karpathy's char-rnn; the text is in
+/// the public domain), fetched once into the data folder and checked like the datasets' files.
+pub const TINY_SHAKESPEARE: RemoteFile = RemoteFile {
+    folder: "text/tinyshakespeare",
+    name: "input.txt",
+    hosts: &["https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/"],
+    sha256: "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",
+    size: 1_115_394,
+};
+
+/// The text of [`TINY_SHAKESPEARE`]; build a corpus from it with [`TextCorpus::words`] or [`TextCorpus::chars`].
+///
+/// # Errors
+/// When the file cannot be fetched (the message says where to put it by hand) or read.
+pub fn tiny_shakespeare() -> Result<String> {
+    let path = super::download::fetch(&TINY_SHAKESPEARE)?;
+    std::fs::read_to_string(&path)
+        .map_err(|e| candle_core::Error::Msg(format!("cannot read {} as text: {e}", path.display())))
 }
 
 /// A short story written for candlelit's lessons, as a corpus (about 250 words).

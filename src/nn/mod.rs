@@ -14,6 +14,8 @@
 //! - [`Rnn`] — a plain (Elman) recurrent layer, used like `candle_nn`'s `LSTM` and `GRU` (the [`RNN`] trait),
 //!   and [`last_states`] to read each sequence's last real step from a padded batch.
 //! - [`Embedding`] — with an optional padding index whose row stays zero and gets no gradient.
+//! - [`Recurrent`] ([`lstm_layer`], [`gru_layer`], [`rnn_layer`]) and [`LastStep`] — recurrent layers that go in a
+//!   [`Sequential`].
 //! - [`resnet_cifar`] — the CIFAR-10 ResNets (20, 56, ...) with PyTorch's variable names, and [`pretrained`]
 //!   weights for them, fetched and checked like the datasets.
 //!
@@ -41,6 +43,7 @@ pub mod linear;
 pub mod model;
 pub mod norm;
 pub mod pretrained;
+pub mod recurrent;
 pub mod resnet;
 pub mod seeded_init;
 pub mod summary;
@@ -54,6 +57,7 @@ pub use layers::{AvgPool2d, Flatten, GlobalAvgPool2d, MaxPool2d, Relu, Sigmoid, 
 pub use linear::{Linear, linear, linear_b, linear_no_bias};
 pub use model::{Layer, Sequential};
 pub use norm::{BatchNorm1d, BatchNorm2d, batch_norm1d, batch_norm2d};
+pub use recurrent::{LastStep, Recurrent, gru_layer, lstm_layer, rnn_layer};
 pub use resnet::{BasicBlock, ResStage, Shortcut, resnet_cifar, resnet18};
 pub use seeded_init::init_like_pytorch;
 pub use summary::{Summary, SummaryRow};

@@ -1,6 +1,7 @@
 //! The small things every training loop needs, kept thin so the loop itself stays in the lesson:
 //!
-//! - [`autograd`] — `grad_of`, `requires_grad`, [`GradAccumulator`]: PyTorch's autograd vocabulary in Candle terms.
+//! - [`autograd`] — `grad_of`, `requires_grad`, [`GradAccumulator`]: PyTorch's autograd vocabulary in Candle terms;
+//!   [`clip`] — [`clip_grad_norm`] and [`clip_grad_value`] between backward and step.
 //! - [`optim`] — [`Sgd`], [`Adam`], [`AdamW`], [`RmsProp`] with PyTorch's knobs and update rules;
 //!   [`any_optimizer`] — [`AnyOptimizer`], whichever of them a run picks at run time; [`param_groups`] —
 //!   [`ParamGroups`], a learning rate per group of layers (fine-tuning).
@@ -45,6 +46,7 @@
 
 pub mod any_optimizer;
 pub mod autograd;
+pub mod clip;
 pub mod live;
 pub mod metrics;
 pub mod optim;
@@ -59,6 +61,7 @@ pub mod weights;
 
 pub use any_optimizer::AnyOptimizer;
 pub use autograd::{GradAccumulator, grad_of, grads_of, requires_grad};
+pub use clip::{clip_grad_norm, clip_grad_value};
 pub use live::History;
 pub use metrics::{ConfusionMatrix, EarlyStopping, RunningMean, accuracy, correct};
 pub use optim::{Adam, AdamW, Optimizer, OptimizerState, ParamsAdam, ParamsRmsProp, ParamsSgd, RmsProp, Sgd};
