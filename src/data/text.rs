@@ -301,7 +301,7 @@ impl Dataset for QaDataset {
     }
 }
 
-/// A small question–answer set about deep learning written for candlelit's lessons (30 pairs; columns `question`
+/// A small question–answer set about deep learning written for candlelit's lessons (100 pairs; columns `question`
 /// and `answer`).
 ///
 /// # Errors
@@ -328,6 +328,17 @@ pub fn tiny_shakespeare() -> Result<String> {
     let path = super::download::fetch(&TINY_SHAKESPEARE)?;
     std::fs::read_to_string(&path)
         .map_err(|e| candle_core::Error::Msg(format!("cannot read {} as text: {e}", path.display())))
+}
+
+/// Thirty questions that paraphrase questions of [`sample_qa`] (none of them word for word), each with its
+/// original's answer: held out from training, they measure whether a model understood or memorised.
+///
+/// # Errors
+/// Never in practice: the text ships inside the library.
+pub fn sample_qa_heldout() -> Result<Vec<(String, String)>> {
+    let table = Table::from_csv_text(include_str!("text/qa_heldout.csv"))?;
+    let (q, a) = (table.column_index("question")?, table.column_index("answer")?);
+    (0..table.len()).map(|i| table.row(i).map(|row| (row[q].to_string(), row[a].to_string()))).collect()
 }
 
 /// A short story written for candlelit's lessons, as a corpus (about 250 words).
@@ -362,10 +373,20 @@ mod tests {
     #[test]
     fn the_sample_texts_load() {
         let qa = sample_qa().expect("qa");
-        assert_eq!(qa.len(), 30);
+        assert_eq!(qa.len(), 100);
         let (q, a) = qa.get(0).expect("pair");
         assert_eq!(qa.vocab().decode(&q), "what is a tensor ?");
         assert!(!a.contains(&qa.vocab().unk_id()));
         assert!(sample_corpus().ids().len() > 200);
+        let heldout = sample_qa_heldout().expect("held-out questions");
+        assert_eq!(heldout.len(), 30);
+        let answers: Vec<String> =
+            (0..qa.len()).map(|i| qa.pair(i).map(|(_, a)| a.to_string())).collect::<Result<_>>().expect("answers");
+        let questions: Vec<String> =
+            (0..qa.len()).map(|i| qa.pair(i).map(|(q, _)| q.to_string())).collect::<Result<_>>().expect("questions");
+        for (q, a) in &heldout {
+            assert!(answers.contains(a), "the held-out answer {a:?} is one of the training answers");
+            assert!(!questions.contains(q), "the held-out question {q:?} is not a training question");
+        }
     }
 }
