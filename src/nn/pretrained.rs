@@ -15,7 +15,8 @@
 
 use candle_core::{Device, Result};
 
-use super::{Sequential, resnet_cifar};
+use super::model::Sequential; // not `super::Sequential`: `nn` re-exports candle_nn's type of that name too
+use super::resnet::resnet_cifar;
 use crate::data::download::{RemoteFile, fetch};
 use crate::train::{LoadOptions, read_state_dict};
 

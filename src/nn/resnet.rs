@@ -17,8 +17,14 @@
 use candle_core::{Device, ModuleT, Result, Tensor};
 use candle_nn::{Conv2dConfig, VarBuilder};
 
+// Each name from its own module, not through `super`: `nn` also re-exports all of `candle_nn`, which has its own
+// `Sequential`, `Conv2d` and `linear`, and the variable types evcxr works out for notebook cells must be these.
+use super::conv::{Conv2d, conv2d_no_bias};
 use super::cpu_relu::relu;
-use super::{BatchNorm2d, Conv2d, Flatten, GlobalAvgPool2d, Relu, Sequential, batch_norm2d, conv2d_no_bias, linear};
+use super::layers::{Flatten, GlobalAvgPool2d, Relu};
+use super::linear::linear;
+use super::model::Sequential;
+use super::norm::{BatchNorm2d, batch_norm2d};
 
 /// How a residual block whose output shape differs from its input's (fewer pixels, more channels) makes its
 /// shortcut.
