@@ -310,11 +310,7 @@ impl Sequential {
     /// # Errors
     /// When the variable map's lock was poisoned by a panic in another thread.
     pub fn state_dict(&self) -> Result<Vec<(String, Tensor)>> {
-        let data =
-            self.varmap.data().lock().map_err(|_| candle_core::Error::Msg("the VarMap lock was poisoned".into()))?;
-        let mut all: Vec<(String, Tensor)> = data.iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect();
-        all.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(all)
+        Ok(crate::train::weights::tensors_of(&self.varmap)?.into_iter().collect())
     }
 
     /// Loads named tensors (from [`read_state_dict`](crate::train::read_state_dict), or any list) into this

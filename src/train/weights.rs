@@ -13,7 +13,7 @@ fn io_error(what: &str, path: &Path, e: impl std::fmt::Display) -> candle_core::
 }
 
 /// The variables of a map, sorted by name, as tensors.
-fn tensors_of(varmap: &VarMap) -> Result<BTreeMap<String, Tensor>> {
+pub(crate) fn tensors_of(varmap: &VarMap) -> Result<BTreeMap<String, Tensor>> {
     let data = varmap.data().lock().map_err(|_| candle_core::Error::Msg("the VarMap lock was poisoned".into()))?;
     Ok(data.iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect())
 }
