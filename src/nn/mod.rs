@@ -57,7 +57,7 @@ pub use layers::{AvgPool2d, Flatten, GlobalAvgPool2d, MaxPool2d, Relu, Sigmoid, 
 pub use linear::{Linear, linear, linear_b, linear_no_bias};
 pub use model::{Layer, Sequential};
 pub use norm::{BatchNorm1d, BatchNorm2d, batch_norm1d, batch_norm2d};
-pub use recurrent::{LastStep, Recurrent, gru_layer, lstm_layer, rnn_layer};
+pub use recurrent::{HiddenState, LastStep, Recurrent, gru_layer, lstm_layer, rnn_layer};
 pub use resnet::{BasicBlock, ResStage, Shortcut, resnet_cifar, resnet18};
 pub use seeded_init::init_like_pytorch;
 pub use summary::{Summary, SummaryRow};

@@ -16,16 +16,44 @@
 //! ```
 
 use candle_core::{Module, ModuleT, Result, Tensor};
+use candle_nn::rnn::{GRUState, LSTMState};
 use candle_nn::{GRU, LSTM, RNN, VarBuilder};
 
-use super::elman::{Rnn, rnn};
+use super::elman::{Rnn, RnnState, rnn};
+
+/// The hidden vector `h` of one step's state, whatever the kind of network.
+pub trait HiddenState {
+    /// This step's `(batch, hidden)` output.
+    fn hidden(&self) -> &Tensor;
+}
+
+impl HiddenState for LSTMState {
+    fn hidden(&self) -> &Tensor {
+        &self.h
+    }
+}
+
+impl HiddenState for GRUState {
+    fn hidden(&self) -> &Tensor {
+        &self.h
+    }
+}
+
+impl HiddenState for RnnState {
+    fn hidden(&self) -> &Tensor {
+        &self.h
+    }
+}
 
 /// A recurrent network run over every step of `(batch, time, features)` inputs, giving `(batch, time, hidden)`: each
 /// step's hidden state (for an LSTM, `h`), starting from zeros.
 #[derive(Debug, Clone)]
 pub struct Recurrent<R>(pub R);
 
-impl<R: RNN> ModuleT for Recurrent<R> {
+impl<R: RNN> ModuleT for Recurrent<R>
+where
+    R::State: HiddenState,
+{
     fn forward_t(&self, x: &Tensor, _train: bool) -> Result<Tensor> {
         if x.rank() != 3 {
             candle_core::bail!(
@@ -34,8 +62,11 @@ impl<R: RNN> ModuleT for Recurrent<R> {
                 x.dims()
             )
         }
+        // Stacked here rather than by `states_to_tensor`: candle-nn 0.11's GRU concatenates its steps into
+        // `(batch, time × hidden)`.
         let states = self.0.seq(x)?;
-        self.0.states_to_tensor(&states)
+        let hs: Vec<&Tensor> = states.iter().map(HiddenState::hidden).collect();
+        Tensor::stack(&hs, 1)
     }
 }
 
@@ -104,6 +135,27 @@ mod tests {
         let err = layer.forward_t(&Tensor::zeros((5, 3), DType::F32, &Device::Cpu)?, true).expect_err("rank 2");
         assert!(err.to_string().contains("(batch, time, features)"), "{err}");
         assert!(LastStep.forward(&Tensor::zeros((2, 3), DType::F32, &Device::Cpu)?).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn every_kind_gives_batch_time_hidden_and_its_last_step_is_the_final_state() -> Result<()> {
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+        let x = Tensor::arange(0f32, 30., &Device::Cpu)?.reshape((2, 5, 3))?.affine(0.1, -1.0)?;
+        let gru = gru_layer(3, 4, vb.pp("gru"))?;
+        let rnn = rnn_layer(3, 4, vb.pp("rnn"))?;
+        let outputs = [("gru", gru.forward_t(&x, false)?, gru.0.seq(&x)?.last().map(|s| s.h.clone())), (
+            "rnn",
+            rnn.forward_t(&x, false)?,
+            rnn.0.seq(&x)?.last().map(|s| s.h.clone()),
+        )];
+        for (kind, all, last_state) in outputs {
+            assert_eq!(all.dims(), &[2, 5, 4], "{kind}");
+            let last_state = last_state.expect("five steps");
+            let diff = (LastStep.forward(&all)? - last_state)?.abs()?.max_all()?.to_scalar::<f32>()?;
+            assert_eq!(diff, 0.0, "{kind}: the last step is the final state");
+        }
         Ok(())
     }
 }
