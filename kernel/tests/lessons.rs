@@ -253,7 +253,7 @@ fn claim(stem: &str) -> bool {
 #[test]
 fn lessons_run_end_to_end_and_grade() {
     // Longest first (Day 8 takes about 250 s in the lane, Day 1 about 40 s).
-    let lessons: [(&str, &[&str], usize); 9] = [
+    let lessons: [(&str, &[&str], usize); 10] = [
         // The CNN and the MLP for 1 epoch on 1,000 images, the augmentation runs on 300.
         ("day08-convolutional-networks", &["epochs=1", "train_limit=1000", "aug_images=300", "aug_epochs=1"], 5),
         // Two searches of 6 trials on 500 images, 2 epochs each; the winner's run on 1,000 images for 1 epoch.
@@ -271,7 +271,7 @@ fn lessons_run_end_to_end_and_grade() {
             9,
         ),
         // Features of 500 training and 300 test images through the pretrained ResNet-20; label counts 50 / 200 / 500;
-        // the CNN from scratch for 20 steps at each; one epoch of fine-tuning.
+        // the CNN from scratch for 20 steps at each; one epoch of fine-tuning (at least 10 steps) at each.
         (
             "day09-transfer-learning",
             &[
@@ -283,9 +283,13 @@ fn lessons_run_end_to_end_and_grade() {
                 "cnn_epochs=1",
                 "cnn_min_steps=20",
                 "finetune_epochs=1",
+                "finetune_min_steps=10",
             ],
-            3,
+            4,
         ),
+        // The question answerer for 5 epochs; the language models for 1 epoch on the first 20,000 words of Tiny
+        // Shakespeare with a vocabulary of 2,000.
+        ("day10-recurrent-networks", &["qa_epochs=5", "lm_tokens=20000", "vocab_cap=2000", "lm_epochs=1"], 2),
         // The real Fashion-MNIST from ../shared/data: its first 1,000 training images, all 10,000 test images.
         ("day06-ann-fashion-mnist", &["epochs=1", "train_limit=1000"], 8),
         ("day05-nn-dataset-dataloader", &["epochs=3"], 1),

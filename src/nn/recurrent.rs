@@ -17,7 +17,7 @@
 
 use candle_core::{Module, ModuleT, Result, Tensor};
 use candle_nn::rnn::{GRUState, LSTMState};
-use candle_nn::{GRU, LSTM, RNN, VarBuilder};
+use candle_nn::{GRU, GRUConfig, Init, LSTM, LSTMConfig, RNN, VarBuilder};
 
 use super::elman::{Rnn, RnnState, rnn};
 
@@ -76,15 +76,27 @@ where
 /// # Errors
 /// When the variables cannot be made.
 pub fn lstm_layer(input: usize, hidden: usize, vb: VarBuilder) -> Result<Recurrent<LSTM>> {
-    Ok(Recurrent(candle_nn::lstm(input, hidden, Default::default(), vb)?))
+    let init = torch_uniform(hidden);
+    let config = LSTMConfig { w_ih_init: init, w_hh_init: init, b_ih_init: Some(init), b_hh_init: Some(init), ..Default::default() };
+    Ok(Recurrent(candle_nn::lstm(input, hidden, config, vb)?))
 }
 
-/// A GRU from `input` features to `hidden` units (`nn.GRU(..., batch_first=True)`, one layer).
+/// A GRU from `input` features to `hidden` units (`nn.GRU(..., batch_first=True)`, one layer), with PyTorch's
+/// variable names and initialisation.
 ///
 /// # Errors
 /// When the variables cannot be made.
 pub fn gru_layer(input: usize, hidden: usize, vb: VarBuilder) -> Result<Recurrent<GRU>> {
-    Ok(Recurrent(candle_nn::gru(input, hidden, Default::default(), vb)?))
+    let init = torch_uniform(hidden);
+    let config = GRUConfig { w_ih_init: init, w_hh_init: init, b_ih_init: Some(init), b_hh_init: Some(init) };
+    Ok(Recurrent(candle_nn::gru(input, hidden, config, vb)?))
+}
+
+/// PyTorch's initialisation of every recurrent weight and bias: uniform in ±1/√hidden (candle-nn's default is
+/// Kaiming-uniform weights, about 3.5× wider for a 64-feature input, and zero biases).
+fn torch_uniform(hidden: usize) -> Init {
+    let bound = 1.0 / (hidden as f64).sqrt();
+    Init::Uniform { lo: -bound, up: bound }
 }
 
 /// A plain tanh RNN from `input` features to `hidden` units (`nn.RNN(..., batch_first=True)`, one layer).
@@ -135,6 +147,23 @@ mod tests {
         let err = layer.forward_t(&Tensor::zeros((5, 3), DType::F32, &Device::Cpu)?, true).expect_err("rank 2");
         assert!(err.to_string().contains("(batch, time, features)"), "{err}");
         assert!(LastStep.forward(&Tensor::zeros((2, 3), DType::F32, &Device::Cpu)?).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn every_kind_starts_from_pytorchs_uniform_weights_and_biases() -> Result<()> {
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+        lstm_layer(64, 16, vb.pp("lstm"))?;
+        gru_layer(64, 16, vb.pp("gru"))?;
+        rnn_layer(64, 16, vb.pp("rnn"))?;
+        let vars = varmap.all_vars();
+        assert_eq!(vars.len(), 12, "four tensors per layer");
+        for var in vars {
+            let t = var.as_tensor().flatten_all()?;
+            let largest = t.abs()?.max(0)?.to_scalar::<f32>()?;
+            assert!(largest <= 0.25 && largest > 0.2, "every value within ±1/√16, spread over the range: {largest}");
+        }
         Ok(())
     }
 
