@@ -2,9 +2,9 @@
 Embedding(V, 64) → RNN or LSTM(64, 128, batch_first) → Linear(128, V) — on the very token ids the notebook uses
 (written by `cargo run --example lm_corpus`), with the same recipe: non-overlapping windows of SEQ_LEN words, the
 last tenth held out, Adam (lr 2e-3), gradient norm clipped to 1, batches of 64 shuffled each epoch, validation
-perplexity = exp(mean cross-entropy per word) after each epoch. Initialisation follows candlelit's prelude:
-embeddings N(0, 1), recurrent weights and biases uniform in ±1/√128 (PyTorch's default too), the output layer's
-weight Kaiming-normal (Candle's default for a linear layer) and its bias uniform in ±1/√128.
+perplexity = exp(mean cross-entropy per word) after each epoch. Both sides start from PyTorch's default
+initialisation (a `Sequential` re-draws its layers that way): embeddings N(0, 1), recurrent weights and biases
+uniform in ±1/√128, the output layer's weight and bias uniform in ±1/√128.
 
 Prints one JSON line per model and seed: the kind, the seed, the perplexity after each epoch, seconds per epoch.
 
@@ -31,7 +31,6 @@ class LanguageModel(nn.Module):
         self.embed = nn.Embedding(vocab, 64)
         self.rnn = (nn.LSTM if kind == "lstm" else nn.RNN)(64, 128, batch_first=True)
         self.out = nn.Linear(128, vocab)
-        nn.init.kaiming_normal_(self.out.weight, nonlinearity="relu")
 
     def forward(self, x):
         hs, _ = self.rnn(self.embed(x))

@@ -28,9 +28,12 @@
 //! - [`plot`] draws figures with plotters: lines, scatter, histogram, bars, image grids, confusion matrices and
 //!   functions with their derivative, as SVG or PNG, with an embedded font.
 //! - [`nn`] is `candle_nn` plus what the lessons need: `Sequential` with train/eval, seeded PyTorch-style
-//!   initialisation and `summary`, `Dropout`, `BatchNorm1d/2d`, `Flatten`, a plain `Rnn`, `Embedding` with padding.
-//! - [`train`] holds what a training loop needs: optimizers and schedulers with PyTorch's rules, metrics, early
-//!   stopping, progress bars, live figures, checkpoints, and an Optuna-like hyperparameter search.
+//!   initialisation and `summary`, `Dropout`, `BatchNorm1d/2d`, `Flatten`, convolution and pooling, the CIFAR
+//!   ResNets and ResNet-18 with PyTorch's names and a checksummed pretrained fetcher, recurrent layers (RNN, GRU,
+//!   LSTM) that go in a `Sequential`, `Embedding` with padding.
+//! - [`train`] holds what a training loop needs: optimizers and schedulers with PyTorch's rules, parameter groups,
+//!   gradient clipping, metrics, early stopping, progress bars, live figures, checkpoints, state dicts read from
+//!   safetensors and PyTorch files and loaded by name, and an Optuna-like hyperparameter search.
 
 #![deny(missing_docs)]
 

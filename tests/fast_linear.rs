@@ -35,7 +35,7 @@ fn run(
 fn prelude_linear_matches_candle_linear_forward_and_backward() -> Result<()> {
     manual_seed(11);
     let cpu = Device::Cpu;
-    let cases: [(&[usize], usize, bool, DType); 9] = [
+    let cases: [(&[usize], usize, bool, DType); 10] = [
         (&[64, 784], 128, true, DType::F32),
         // Large enough that every product is split over the threads (several per WORK_PER_THREAD of 2^23).
         (&[300, 784], 130, true, DType::F32),
@@ -46,6 +46,8 @@ fn prelude_linear_matches_candle_linear_forward_and_backward() -> Result<()> {
         (&[17, 1], 1, true, DType::F32),
         (&[33, 65], 31, true, DType::F64),
         (&[2, 3, 5, 8], 4, false, DType::F64),
+        // An output of 17 MB: the system BLAS writes it with β = 0 instead of adding onto the zeros.
+        (&[2048, 16], 2100, true, DType::F32),
     ];
     for (x_dims, out, bias, dtype) in cases {
         let inputs = *x_dims.last().expect("features");

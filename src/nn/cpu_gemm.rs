@@ -117,19 +117,28 @@ pub(crate) fn matmul_into<T: Element>(dst: &mut [T], a: MatRef<T>, b: MatRef<T>,
     product(dst, a, b, accumulate, 1, None)
 }
 
+/// From this size on, a new product's buffer is taken to be fresh pages from the system rather than reused heap
+/// memory (glibc maps allocations of 32 MiB and more on their own, and smaller ones once its threshold adapts).
+const FRESH_PAGES_BYTES: usize = 16 << 20;
+
 /// `a · b` as a new row-major `a.rows × b.cols` vector: by the system BLAS when there is one ([`system_blas`]),
 /// else on as many threads as the product's size calls for ([`threads_for`]).
 ///
-/// A BLAS asked for `c = a·b` (β = 0) first clears `c` in a pass of its own; the new vector is zero already, so the
-/// product is added onto it instead (β = 1): the same values, one pass over `c` fewer (OpenBLAS's clearing pass was
-/// 2.6% of the batch-1024 MLP's step; without it the MLP gained 3–8%, BENCHMARKS.md).
+/// A BLAS asked for `c = a·b` (β = 0) first clears `c` in a pass of its own; the new vector is zero already, so a
+/// small product is added onto it instead (β = 1): the same values, one pass over `c` fewer (OpenBLAS's clearing
+/// pass was 2.6% of the batch-1024 MLP's step; without it the MLP gained 3–8%, BENCHMARKS.md). A large vector is
+/// fresh zero pages from the system, which β = 1 makes fault twice (read, then written), so from
+/// [`FRESH_PAGES_BYTES`] on the BLAS writes it once with β = 0: a language model's `(2048, 128) · (128, 5000)` output
+/// layer took 107 ms with β = 1 and 35 ms with β = 0 (BENCHMARKS.md, "Day 10's training step").
 ///
 /// # Errors
 /// As [`matmul_into`].
 pub(crate) fn matmul_new<T: Element>(a: MatRef<T>, b: MatRef<T>) -> Result<Vec<T>> {
-    let mut dst = vec![T::ZERO; a.rows.saturating_mul(b.cols)];
+    let len = a.rows.saturating_mul(b.cols);
+    let mut dst = vec![T::ZERO; len];
     let blas = system_blas();
-    product(&mut dst, a, b, blas.is_some(), threads_for(a.rows, b.cols, a.cols), blas)?;
+    let add_onto_zeros = blas.is_some() && len.saturating_mul(std::mem::size_of::<T>()) < FRESH_PAGES_BYTES;
+    product(&mut dst, a, b, add_onto_zeros, threads_for(a.rows, b.cols, a.cols), blas)?;
     Ok(dst)
 }
 

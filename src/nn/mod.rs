@@ -34,7 +34,7 @@ mod cpu_batch_norm;
 mod cpu_gemm;
 pub mod cpu_pool;
 pub mod cpu_relu;
-mod cpu_values;
+pub(crate) mod cpu_values;
 pub mod dropout;
 pub mod elman;
 pub mod embed;
