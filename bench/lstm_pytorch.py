@@ -1,7 +1,7 @@
 """PyTorch side of Day 10's language models (BENCHMARKS.md, bench/recurrent): the notebook's next-word models —
 Embedding(V, 64) → RNN or LSTM(64, 128, batch_first) → Linear(128, V) — on the very token ids the notebook uses
-(written by `cargo run --example lm_corpus`), with the same recipe: non-overlapping windows of SEQ_LEN words, the
-last tenth held out, Adam (lr 2e-3), gradient norm clipped to 1, batches of 64 shuffled each epoch, validation
+(written by `cargo run --example lm_corpus`), with the same recipe: non-overlapping windows of SEQ_LEN words over
+the whole text (TextCorpus::windows(seq_len, seq_len)), the last tenth of them held out, Adam (lr 2e-3), gradient norm clipped to 1, batches of 64 shuffled each epoch, validation
 perplexity = exp(mean cross-entropy per word) after each epoch. Both sides start from PyTorch's default
 initialisation (a `Sequential` re-draws its layers that way): embeddings N(0, 1), recurrent weights and biases
 uniform in ±1/√128, the output layer's weight and bias uniform in ±1/√128.
@@ -38,8 +38,8 @@ class LanguageModel(nn.Module):
 
 
 def windows(ids, seq_len):
-    """(inputs, targets) of non-overlapping windows starting at 0, seq_len apart, the target moved on by one."""
-    n = (len(ids) - 1) // seq_len
+    """(inputs, targets) of windows starting at 0, seq_len apart, the target moved on by one (TextCorpus::windows)."""
+    n = (len(ids) - seq_len - 1) // seq_len + 1
     x = ids[: n * seq_len].view(n, seq_len)
     y = ids[1 : n * seq_len + 1].view(n, seq_len)
     return x, y
@@ -67,8 +67,9 @@ def main():
     tables = read_safetensors(path)
     ids = torch.from_numpy(tables["ids"].astype("int64"))
     vocab = int(tables["vocab_size"][0])
-    split = len(ids) * 9 // 10
-    train, valid = windows(ids[:split], seq_len), windows(ids[split:], seq_len)
+    x, y = windows(ids, seq_len)
+    split = len(x) * 9 // 10
+    train, valid = (x[:split], y[:split]), (x[split:], y[split:])
     for seed in range(seeds):
         for kind in ("rnn", "lstm"):
             torch.manual_seed(seed)

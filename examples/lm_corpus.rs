@@ -14,12 +14,15 @@ fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
     let out = PathBuf::from(args.next().unwrap_or_else(|| "target/lesson-runs".into()));
     let cap: usize = match args.next() {
-        Some(text) => text.parse().map_err(|_| candle::Error::Msg(format!("VOCAB_CAP must be a number, got {text:?}")))?,
+        Some(text) => {
+            text.parse().map_err(|_| candle::Error::Msg(format!("VOCAB_CAP must be a number, got {text:?}")))?
+        }
         None => 5_000,
     };
     std::fs::create_dir_all(&out).map_err(|e| candle::Error::Msg(format!("cannot create {}: {e}", out.display())))?;
     let corpus = data::text::TextCorpus::words(&tiny_shakespeare()?, 1, Some(cap));
-    let vocab_size = u32::try_from(corpus.vocab().len()).map_err(|_| candle::Error::Msg("vocabulary too large".into()))?;
+    let vocab_size =
+        u32::try_from(corpus.vocab().len()).map_err(|_| candle::Error::Msg("vocabulary too large".into()))?;
     let tables = HashMap::from([
         ("ids".to_string(), Tensor::new(corpus.ids(), &Device::Cpu)?),
         ("vocab_size".to_string(), Tensor::new(&[vocab_size], &Device::Cpu)?),

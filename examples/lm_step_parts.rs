@@ -20,7 +20,13 @@ fn model(kind: &str, vocab: usize, dev: &Device) -> Result<Sequential> {
 }
 
 /// The pieces of one step of `m`, each timed alone: the forward pass, the loss, `backward`, clipping, Adam's step.
-fn parts(m: &Sequential, x: &Tensor, y: &Tensor, steps: usize, (batch, time, vocab): (usize, usize, usize)) -> Result<()> {
+fn parts(
+    m: &Sequential,
+    x: &Tensor,
+    y: &Tensor,
+    steps: usize,
+    (batch, time, vocab): (usize, usize, usize),
+) -> Result<()> {
     let mut opt = Adam::new(m.parameters(), 2e-3)?;
     let mut t = [0f64; 5];
     for _ in 0..steps {
@@ -81,8 +87,16 @@ fn main() -> Result<()> {
             raw += t0.elapsed().as_secs_f64();
             drop(y);
         }
-        println!("forward alone {:.0} ms; Candle's matmul {:.0} ms", 1e3 * only / steps as f64, 1e3 * raw / steps as f64);
-        println!("output layer alone: forward {:.0} ms, backward {:.0} ms", 1e3 * fwd / steps as f64, 1e3 * bwd / steps as f64);
+        println!(
+            "forward alone {:.0} ms; Candle's matmul {:.0} ms",
+            1e3 * only / steps as f64,
+            1e3 * raw / steps as f64
+        );
+        println!(
+            "output layer alone: forward {:.0} ms, backward {:.0} ms",
+            1e3 * fwd / steps as f64,
+            1e3 * bwd / steps as f64
+        );
     }
     for (kind, cheap_loss) in [("lstm", false), ("lstm", true), ("rnn", false), ("none", false)] {
         let m = model(kind, vocab, &dev)?;

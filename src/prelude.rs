@@ -62,10 +62,10 @@ pub use crate::data::transforms::{
     Transform, one_hot,
 };
 pub use crate::data::{
-    BoxedDataset, Concat, CsvDataset, DataLoader, Dataset, DatasetExt, DefaultCollate, ImageDataset, LoaderIter,
-    Mapped, PadCollate, Padded, RandomSampler, SequentialSampler, Split, StandardScaler, Subset, SubsetRandomSampler,
-    Table, TensorDataset, WeightedRandomSampler, breast_cancer, concat, fashion_mnist, image_splits, iris, mnist,
-    random_split,
+    BoxedDataset, Collate, Concat, CsvDataset, DataLoader, Dataset, DatasetExt, DefaultCollate, ImageDataset,
+    LoaderIter, Mapped, PadCollate, Padded, RandomSampler, SequentialSampler, Split, StandardScaler, Subset,
+    SubsetRandomSampler, Table, TensorDataset, WeightedRandomSampler, breast_cancer, concat, fashion_mnist,
+    image_splits, iris, mnist, random_split,
 };
 pub use crate::device::{cuda_available, device, device_for};
 pub use crate::display::{CellValue as _, PrintOptions, Show, Shown, show};

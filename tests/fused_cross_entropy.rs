@@ -9,8 +9,13 @@ fn both(logits: &Tensor, targets: &Tensor) -> Result<((f32, Tensor), (f32, Tenso
     for candle_path in [false, true] {
         let var = Var::from_tensor(&logits.contiguous()?)?;
         // The same values through the same layout as `logits` (a transpose stays a transpose).
-        let input = if logits.is_contiguous() { var.as_tensor().clone() } else { var.as_tensor().t()?.contiguous()?.t()? };
-        let l = if candle_path { candle_nn::loss::cross_entropy(&input, targets)? } else { loss::cross_entropy(&input, targets)? };
+        let input =
+            if logits.is_contiguous() { var.as_tensor().clone() } else { var.as_tensor().t()?.contiguous()?.t()? };
+        let l = if candle_path {
+            candle_nn::loss::cross_entropy(&input, targets)?
+        } else {
+            loss::cross_entropy(&input, targets)?
+        };
         let grad = l.backward()?.get(var.as_tensor()).cloned().expect("the logits get a gradient");
         out.push((l.to_scalar::<f32>()?, grad));
     }
@@ -25,7 +30,9 @@ fn largest_difference(a: &Tensor, b: &Tensor) -> Result<f32> {
 #[test]
 fn loss_and_gradient_match_candles_for_every_shape_and_target_dtype() -> Result<()> {
     manual_seed(0);
-    for (rows, classes, spread) in [(1, 1, 1.0), (1, 3, 1.0), (7, 5, 1.0), (40, 17, 3.0), (2048, 500, 1.0), (64, 200, 1.0), (9, 4, 300.0)] {
+    for (rows, classes, spread) in
+        [(1, 1, 1.0), (1, 3, 1.0), (7, 5, 1.0), (40, 17, 3.0), (2048, 500, 1.0), (64, 200, 1.0), (9, 4, 300.0)]
+    {
         let logits = (randn((rows, classes), &Device::Cpu)? * spread)?;
         let targets = randint(0, classes as u32, rows, &Device::Cpu)?;
         let mut dtypes = vec![targets.clone(), targets.to_dtype(DType::I64)?];
@@ -34,9 +41,15 @@ fn loss_and_gradient_match_candles_for_every_shape_and_target_dtype() -> Result<
         }
         for t in dtypes {
             let ((mine, my_grad), (want, want_grad)) = both(&logits, &t)?;
-            assert!((mine - want).abs() <= 1e-5 * want.abs().max(1.0), "({rows}, {classes}) ×{spread}: {mine} vs {want}");
+            assert!(
+                (mine - want).abs() <= 1e-5 * want.abs().max(1.0),
+                "({rows}, {classes}) ×{spread}: {mine} vs {want}"
+            );
             let exact = exact(&logits, &t)?;
-            assert!((f64::from(mine) - exact).abs() <= 1e-6 * exact.abs().max(1.0), "({rows}, {classes}): {mine} vs {exact}");
+            assert!(
+                (f64::from(mine) - exact).abs() <= 1e-6 * exact.abs().max(1.0),
+                "({rows}, {classes}): {mine} vs {exact}"
+            );
             let diff = largest_difference(&my_grad, &want_grad)?;
             assert!(diff < 1e-6, "({rows}, {classes}) ×{spread}: gradients differ by {diff}");
         }
@@ -68,7 +81,10 @@ fn wrong_inputs_get_errors_that_say_what_to_do() -> Result<()> {
     let logits = Tensor::zeros((3, 4), DType::F32, &Device::Cpu)?;
     let message = |r: Result<Tensor>| r.expect_err("an error").to_string();
     let out_of_range = message(loss::cross_entropy(&logits, &Tensor::new(&[0u32, 4, 1], &Device::Cpu)?));
-    assert!(out_of_range.contains("the target 4 is not a class") && out_of_range.contains("4 classes"), "{out_of_range}");
+    assert!(
+        out_of_range.contains("the target 4 is not a class") && out_of_range.contains("4 classes"),
+        "{out_of_range}"
+    );
     let negative = message(loss::cross_entropy(&logits, &Tensor::new(&[0i64, -1, 1], &Device::Cpu)?));
     assert!(negative.contains("the target -1 is not a class"), "{negative}");
     let count = message(loss::cross_entropy(&logits, &Tensor::new(&[0u32, 1], &Device::Cpu)?));

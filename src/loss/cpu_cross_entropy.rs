@@ -88,7 +88,13 @@ impl CustomOp2 for CrossEntropy {
         Ok((CpuStorage::F32(vec![mean]), Shape::from(())))
     }
 
-    fn bwd(&self, logits: &Tensor, targets: &Tensor, _res: &Tensor, grad_res: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        logits: &Tensor,
+        targets: &Tensor,
+        _res: &Tensor,
+        grad_res: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let scale = grad_res.to_dtype(candle_core::DType::F32)?.to_scalar::<f32>()? / logits.dim(0)?.max(1) as f32;
         let grad = logits.apply_op2_no_bwd(targets, &CrossEntropyGrad { scale })?;
         Ok((Some(grad), None))

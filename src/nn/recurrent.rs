@@ -77,7 +77,13 @@ where
 /// When the variables cannot be made.
 pub fn lstm_layer(input: usize, hidden: usize, vb: VarBuilder) -> Result<Recurrent<LSTM>> {
     let init = torch_uniform(hidden);
-    let config = LSTMConfig { w_ih_init: init, w_hh_init: init, b_ih_init: Some(init), b_hh_init: Some(init), ..Default::default() };
+    let config = LSTMConfig {
+        w_ih_init: init,
+        w_hh_init: init,
+        b_ih_init: Some(init),
+        b_hh_init: Some(init),
+        ..Default::default()
+    };
     Ok(Recurrent(candle_nn::lstm(input, hidden, config, vb)?))
 }
 
@@ -174,11 +180,10 @@ mod tests {
         let x = Tensor::arange(0f32, 30., &Device::Cpu)?.reshape((2, 5, 3))?.affine(0.1, -1.0)?;
         let gru = gru_layer(3, 4, vb.pp("gru"))?;
         let rnn = rnn_layer(3, 4, vb.pp("rnn"))?;
-        let outputs = [("gru", gru.forward_t(&x, false)?, gru.0.seq(&x)?.last().map(|s| s.h.clone())), (
-            "rnn",
-            rnn.forward_t(&x, false)?,
-            rnn.0.seq(&x)?.last().map(|s| s.h.clone()),
-        )];
+        let outputs = [
+            ("gru", gru.forward_t(&x, false)?, gru.0.seq(&x)?.last().map(|s| s.h.clone())),
+            ("rnn", rnn.forward_t(&x, false)?, rnn.0.seq(&x)?.last().map(|s| s.h.clone())),
+        ];
         for (kind, all, last_state) in outputs {
             assert_eq!(all.dims(), &[2, 5, 4], "{kind}");
             let last_state = last_state.expect("five steps");
