@@ -31,12 +31,14 @@
 //! }
 //! ```
 //! The CSV gradebook (`--csv`) has one row per submission: `submission`, one column of points per exercise,
-//! `total`, `max_points`.
+//! `total`, `max_points`; a cell a spreadsheet would run as a formula (`=…`, `+…`, `-…`, `@…`) starts with `'`.
+//! Both are rewritten, whole, after every submission, so a batch stopped half-way keeps what it graded.
 //!
 //! # Feedback notebooks (`--feedback DIR`)
 //! Each submission as it was graded, like nbgrader's feedback: a first cell with the points and the feedback of
 //! every exercise, every cell with the outputs it gave when the grader ran it, and in each check cell what the
-//! lesson's checks (visible and hidden) said. Written to `DIR/NAME.ipynb`, for learners to open.
+//! lesson's checks (visible and hidden) said. Written to `DIR/` + the submission's path below the folder the
+//! submissions share (`submitted/alice/day02.ipynb` → `DIR/alice/day02.ipynb`), for learners to open.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -110,7 +112,7 @@ pub struct ExerciseInfo {
 }
 
 /// The grades of one submission.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Submission {
     /// The notebook, as given on the command line.
     pub submission: String,
@@ -127,7 +129,7 @@ pub struct Submission {
 }
 
 /// The grade of one exercise.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Grade {
     /// The exercise's id.
     pub id: String,
@@ -176,7 +178,15 @@ pub fn run(args: &Args) -> Result<(), String> {
     let mut session: Option<Session> = None;
     let mut submissions = Vec::new();
     let total = args.submissions.len();
-    for (n, path) in args.submissions.iter().enumerate() {
+    let feedback_names = feedback_names(&args.submissions);
+    let report_of = |submissions: Vec<Submission>| Report {
+        format: "candlelit-grade/1",
+        lesson: lesson_path.display().to_string(),
+        max_points: exercises.iter().map(|e| e.points).sum(),
+        exercises: exercises.iter().map(|e| ExerciseInfo { id: e.id.clone(), max_points: e.points }).collect(),
+        submissions,
+    };
+    for (n, (path, feedback_name)) in args.submissions.iter().zip(&feedback_names).enumerate() {
         eprintln!("candlelit grade: [{}/{total}] {}", n + 1, path.display());
         let started = Instant::now();
         let prepared = prepare(path, &stem).and_then(|mut book| {
@@ -191,7 +201,7 @@ pub fn run(args: &Args) -> Result<(), String> {
                 let current = fresh_session(&mut session)?;
                 let graded = grade(current, &mut book, path, &exercises, &limits);
                 if let Some(dir) = &args.feedback {
-                    write_feedback(dir, path, book, &graded)?;
+                    write_feedback(&dir.join(feedback_name), book, &graded)?;
                 }
                 graded
             }
@@ -199,29 +209,70 @@ pub fn run(args: &Args) -> Result<(), String> {
         graded.seconds = (started.elapsed().as_secs_f64() * 10.0).round() / 10.0;
         eprintln!("candlelit grade:   {}/{} points in {:.1} s", graded.points, graded.max_points, graded.seconds);
         submissions.push(graded);
+        // The reports hold every submission graded so far, so a grader stopped or killed later loses none of them.
+        save_reports(args, &report_of(submissions.clone()), n + 1 == total)?;
     }
-    let report = Report {
-        format: "candlelit-grade/1",
-        lesson: lesson_path.display().to_string(),
-        max_points: exercises.iter().map(|e| e.points).sum(),
-        exercises: exercises.iter().map(|e| ExerciseInfo { id: e.id.clone(), max_points: e.points }).collect(),
-        submissions,
-    };
+    let report = report_of(submissions);
     print!("{}", table(&report));
-    if let Some(path) = &args.json {
-        let text = serde_json::to_string_pretty(&report).map_err(|e| format!("cannot write the report: {e}"))?;
-        write(path, &(text + "\n"))?;
-    }
-    if let Some(path) = &args.csv {
-        write(path, &gradebook(&report)?)?;
+    if total == 0 {
+        save_reports(args, &report, true)?;
     }
     Ok(())
 }
 
-fn write(path: &Path, text: &str) -> Result<(), String> {
-    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    eprintln!("candlelit grade: wrote {}", path.display());
+/// Writes the JSON report and the CSV gradebook that were asked for; `last` says so on stderr.
+fn save_reports(args: &Args, report: &Report, last: bool) -> Result<(), String> {
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(report).map_err(|e| format!("cannot write the report: {e}"))?;
+        write(path, &(text + "\n"), last)?;
+    }
+    if let Some(path) = &args.csv {
+        write(path, &gradebook(report)?, last)?;
+    }
     Ok(())
+}
+
+/// Replaces `path` with `text` in one step (a temporary file beside it, then renamed), so a reader never sees half
+/// a report.
+fn write(path: &Path, text: &str, announce: bool) -> Result<(), String> {
+    let name = path.file_name().map_or_else(|| "report".into(), |n| n.to_string_lossy().into_owned());
+    let partial = path.with_file_name(format!(".{name}.partial"));
+    std::fs::write(&partial, text)
+        .and_then(|()| std::fs::rename(&partial, path))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    if announce {
+        eprintln!("candlelit grade: wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// Where each submission's feedback notebook goes under `--feedback DIR`: its path below the folder all the
+/// submissions share, so `submitted/alice/day02.ipynb` and `submitted/bob/day02.ipynb` become `alice/day02.ipynb`
+/// and `bob/day02.ipynb` instead of overwriting each other. Only plain folder names are kept (no `..`, no root), so
+/// nothing lands outside `DIR`.
+fn feedback_names(paths: &[PathBuf]) -> Vec<PathBuf> {
+    use std::path::Component;
+    let parts: Vec<Vec<Component>> = paths.iter().map(|p| p.components().collect()).collect();
+    let folders = |p: &Vec<Component>| p.len().saturating_sub(1);
+    let mut common = parts.iter().map(folders).min().unwrap_or(0);
+    if let Some(first) = parts.first() {
+        for other in &parts[1..] {
+            common = common.min(first.iter().zip(other).take_while(|(a, b)| a == b).count());
+        }
+    }
+    parts
+        .iter()
+        .map(|p| {
+            let kept: PathBuf = p[common.min(p.len())..]
+                .iter()
+                .filter_map(|c| match c {
+                    Component::Normal(name) => Some(*name),
+                    _ => None,
+                })
+                .collect();
+            if kept.as_os_str().is_empty() { PathBuf::from("submission.ipynb") } else { kept }
+        })
+        .collect()
 }
 
 /// The batch's session, ready for the next submission: the one that graded the last submission, reset, or a new
@@ -482,7 +533,7 @@ fn show_checks(book: &mut Notebook, id: &str, exercise_cell: Option<usize>, show
 }
 
 /// Writes `book`, as graded, to `dir` under the submission's file name, with a first cell saying how it went.
-fn write_feedback(dir: &Path, path: &Path, mut book: Notebook, graded: &Submission) -> Result<(), String> {
+fn write_feedback(out: &Path, mut book: Notebook, graded: &Submission) -> Result<(), String> {
     let mut summary = format!("# Graded by candlelit: {} / {} points\n\n", graded.points, graded.max_points);
     summary.push_str("| exercise | points | feedback |\n| --- | --- | --- |\n");
     for g in &graded.exercises {
@@ -498,10 +549,10 @@ fn write_feedback(dir: &Path, path: &Path, mut book: Notebook, graded: &Submissi
         serde_json::json!({"cell_type": "markdown", "id": "candlelit-feedback", "metadata": {},
                            "source": notebook::lines(&summary)}),
     );
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let name = path.file_name().map_or_else(|| "submission.ipynb".into(), |n| n.to_string_lossy().into_owned());
-    let out = dir.join(name);
-    std::fs::write(&out, book.to_text()).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    std::fs::write(out, book.to_text()).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
     eprintln!("candlelit grade:   feedback in {}", out.display());
     Ok(())
 }
@@ -602,15 +653,55 @@ fn first_lines(text: &str) -> String {
 fn gradebook(report: &Report) -> Result<String, String> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     let mut header = vec!["submission".to_string()];
-    header.extend(report.exercises.iter().map(|e| e.id.clone()));
+    header.extend(report.exercises.iter().map(|e| spreadsheet_safe(&e.id)));
     header.extend(["total".to_string(), "max_points".to_string()]);
     writer.write_record(&header).map_err(|e| e.to_string())?;
     for submission in &report.submissions {
-        let mut row = vec![submission.submission.clone()];
+        let mut row = vec![spreadsheet_safe(&submission.submission)];
         row.extend(submission.exercises.iter().map(|g| g.points.to_string()));
         row.extend([submission.points.to_string(), submission.max_points.to_string()]);
         writer.write_record(&row).map_err(|e| e.to_string())?;
     }
     let bytes = writer.into_inner().map_err(|e| e.to_string())?;
     String::from_utf8(bytes).map_err(|e| e.to_string())
+}
+
+/// A CSV cell that a spreadsheet shows as text: one starting with `=`, `+`, `-`, `@`, a tab or a carriage return
+/// (which Excel, LibreOffice and Google Sheets would run as a formula) gets a leading `'`, as OWASP advises. A file
+/// named `=HYPERLINK(...).ipynb` cannot put a live formula in an instructor's gradebook.
+fn spreadsheet_safe(cell: &str) -> String {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{cell}") } else { cell.to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_a_spreadsheet_would_run_as_formulas_are_quoted() {
+        for cell in ["=HYPERLINK(\"http://x\")", "+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1"] {
+            assert_eq!(spreadsheet_safe(cell), format!("'{cell}"));
+        }
+        for cell in ["alice.ipynb", "submitted/bob/day02.ipynb", "x=1.ipynb", ""] {
+            assert_eq!(spreadsheet_safe(cell), cell);
+        }
+    }
+
+    #[test]
+    fn feedback_keeps_each_path_below_the_shared_folder_and_stays_inside() {
+        let names = |paths: &[&str]| -> Vec<String> {
+            let paths: Vec<PathBuf> = paths.iter().map(PathBuf::from).collect();
+            feedback_names(&paths).iter().map(|p| p.display().to_string()).collect()
+        };
+        assert_eq!(
+            names(&["submitted/alice/day02.ipynb", "submitted/bob/day02.ipynb"]),
+            ["alice/day02.ipynb", "bob/day02.ipynb"]
+        );
+        assert_eq!(names(&["a.ipynb", "b.ipynb"]), ["a.ipynb", "b.ipynb"]);
+        assert_eq!(names(&["class/x/alice.ipynb"]), ["alice.ipynb"]);
+        assert_eq!(names(&["/tmp/s/a/n.ipynb", "/tmp/s/b/c/n.ipynb"]), ["a/n.ipynb", "b/c/n.ipynb"]);
+        // No `..` or root survives, so nothing is written outside the feedback folder.
+        assert_eq!(names(&["../up/a.ipynb", "/abs/b.ipynb"]), ["up/a.ipynb", "abs/b.ipynb"]);
+        assert_eq!(names(&["s/../../x.ipynb", "s/y.ipynb"]), ["x.ipynb", "y.ipynb"]);
+    }
 }

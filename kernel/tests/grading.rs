@@ -158,6 +158,9 @@ fn every_submission_gets_the_points_it_deserves_and_none_stops_the_batch() {
             // A file that is not a notebook at all, in the middle of the batch.
             std::fs::write(dir.join("garbled.ipynb"), "{ this is not json").expect("written");
             paths.push("garbled.ipynb".into());
+            // A file name a spreadsheet would run as a formula.
+            std::fs::write(dir.join("=HYPERLINK(1).ipynb"), "{}").expect("written");
+            paths.push("=HYPERLINK(1).ipynb".into());
         }
     }
     let mut args = vec![
@@ -240,6 +243,13 @@ fn every_submission_gets_the_points_it_deserves_and_none_stops_the_batch() {
     assert_eq!(rows[0], "submission,square,mean,total,max_points");
     assert_eq!(rows[1], "correct.ipynb,2,3,5,5");
     assert!(rows.contains(&"partial.ipynb,2,0,2,5") && rows.contains(&"garbled.ipynb,0,0,0,5"), "{csv}");
+    assert!(rows.contains(&"'=HYPERLINK(1).ipynb,0,0,0,5"), "a formula-like name is quoted: {csv}");
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .expect("the folder")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".partial"))
+        .collect();
+    assert!(leftovers.is_empty(), "the reports are renamed into place: {leftovers:?}");
     assert_eq!(rows.len(), paths.len() + 1);
 
     let table_row = stdout.lines().find(|l| l.starts_with("partial.ipynb")).expect("a table row per submission");
