@@ -162,6 +162,13 @@ pub fn run(args: &Args) -> Result<(), String> {
     };
     let lesson = Lesson::read(&lesson_path)?;
     let exercises = lesson.exercises();
+    // The notebook commands the lesson's own cells use are the only ones a submission may run.
+    let allowed: Vec<String> = lesson
+        .notebook()
+        .cells
+        .iter()
+        .flat_map(|c| commands(&notebook::source(c)).into_iter().map(str::to_string).collect::<Vec<_>>())
+        .collect();
     if exercises.is_empty() {
         return Err(format!("{} has no exercises to grade", lesson_path.display()));
     }
@@ -199,7 +206,7 @@ pub fn run(args: &Args) -> Result<(), String> {
             Err(problem) => zero(path, &exercises, problem),
             Ok(mut book) => {
                 let current = fresh_session(&mut session)?;
-                let graded = grade(current, &mut book, path, &exercises, &limits);
+                let graded = grade(current, &mut book, path, &exercises, &limits, &allowed);
                 if let Some(dir) = &args.feedback {
                     write_feedback(&dir.join(feedback_name), book, &graded)?;
                 }
@@ -409,6 +416,7 @@ fn grade(
     path: &Path,
     exercises: &[Exercise],
     limits: &Limits,
+    allowed: &[String],
 ) -> Submission {
     let mut problems = Vec::new();
     let steps = plan(book, exercises, &mut problems);
@@ -435,6 +443,19 @@ fn grade(
         match step {
             Step::Cell { number, code, exercise } => {
                 if code.trim().is_empty() {
+                    continue;
+                }
+                if let Some(command) = commands(&code).into_iter().find(|c| !allowed.iter().any(|a| a == c)) {
+                    let why = format!(
+                        "cell {number} holds the notebook command `{command}`, which a graded notebook may not use \
+                         (only the lesson's own commands are allowed); the cell was not run"
+                    );
+                    match exercise {
+                        Some(id) => {
+                            answered.insert(id, Err(why));
+                        }
+                        None => problems.push(why),
+                    }
                     continue;
                 }
                 count += 1;
@@ -666,6 +687,12 @@ fn gradebook(report: &Report) -> Result<String, String> {
     String::from_utf8(bytes).map_err(|e| e.to_string())
 }
 
+/// The notebook commands of a cell (`:dep …`, `:quit`, `:timing`, …): the lines whose first non-blank character is a
+/// single `:` (a line starting `::` is a Rust path).
+fn commands(code: &str) -> Vec<&str> {
+    code.lines().map(str::trim).filter(|l| l.starts_with(':') && !l.starts_with("::")).collect()
+}
+
 /// A CSV cell that a spreadsheet shows as text: one starting with `=`, `+`, `-`, `@`, a tab or a carriage return
 /// (which Excel, LibreOffice and Google Sheets would run as a formula) gets a leading `'`, as OWASP advises. A file
 /// named `=HYPERLINK(...).ipynb` cannot put a live formula in an instructor's gradebook.
@@ -685,6 +712,13 @@ mod tests {
         for cell in ["alice.ipynb", "submitted/bob/day02.ipynb", "x=1.ipynb", ""] {
             assert_eq!(spreadsheet_safe(cell), cell);
         }
+    }
+
+    #[test]
+    fn notebook_commands_are_found_on_any_line_but_rust_paths_are_not() {
+        assert_eq!(commands(":quit"), [":quit"]);
+        assert_eq!(commands("let x = 1;\n   :dep rand = \"0.9\"\nx"), [":dep rand = \"0.9\""]);
+        assert!(commands("::std::process::exit(0);\nlet y: u8 = 2;").is_empty());
     }
 
     #[test]

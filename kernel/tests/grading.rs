@@ -83,6 +83,18 @@ fn every_submission_gets_the_points_it_deserves_and_none_stops_the_batch() {
             ),
         ),
         ("deleted-check", submission(&book, &Answers { replace: right, remove: all_checks, append: &[] })),
+        // A notebook command that would end the grader's session (and, before, the whole batch).
+        (
+            "quit-command",
+            submission(
+                &book,
+                &Answers {
+                    replace: &[("exercise-square", &format!(":quit\n{SQUARE}")), ("exercise-mean", MEAN)],
+                    remove: none,
+                    append: &[],
+                },
+            ),
+        ),
         (
             "tampered-check",
             submission(
@@ -234,6 +246,9 @@ fn every_submission_gets_the_points_it_deserves_and_none_stops_the_batch() {
 
     assert_eq!(points("memory-hog"), (2, 0), "{}", all("memory-hog"));
     assert!(feedback("memory-hog", 1).contains("ran out of memory (the limit is 1024 MiB)"), "{}", all("memory-hog"));
+
+    assert_eq!(points("quit-command"), (0, 3), "{}", all("quit-command"));
+    assert!(feedback("quit-command", 0).contains("notebook command `:quit`"), "{}", all("quit-command"));
 
     // The solution never reaches the learner's feedback.
     assert!(!report.to_string().contains("mean_all"), "feedback must not reveal the solution");
