@@ -259,8 +259,22 @@ fn write(path: &Path, text: &str, announce: bool) -> Result<(), String> {
 /// nothing lands outside `DIR`.
 fn feedback_names(paths: &[PathBuf]) -> Vec<PathBuf> {
     use std::path::Component;
-    let parts: Vec<Vec<Component>> = paths.iter().map(|p| p.components().collect()).collect();
-    let folders = |p: &Vec<Component>| p.len().saturating_sub(1);
+    // Each path made absolute and `..` folded away by name, so relative and absolute paths compare.
+    let normal = |p: &PathBuf| -> Vec<std::ffi::OsString> {
+        let mut kept = Vec::new();
+        for c in std::path::absolute(p).unwrap_or_else(|_| p.clone()).components() {
+            match c {
+                Component::Normal(name) => kept.push(name.to_os_string()),
+                Component::ParentDir => {
+                    kept.pop();
+                }
+                _ => {}
+            }
+        }
+        kept
+    };
+    let parts: Vec<Vec<std::ffi::OsString>> = paths.iter().map(normal).collect();
+    let folders = |p: &Vec<std::ffi::OsString>| p.len().saturating_sub(1);
     let mut common = parts.iter().map(folders).min().unwrap_or(0);
     if let Some(first) = parts.first() {
         for other in &parts[1..] {
@@ -270,13 +284,7 @@ fn feedback_names(paths: &[PathBuf]) -> Vec<PathBuf> {
     parts
         .iter()
         .map(|p| {
-            let kept: PathBuf = p[common.min(p.len())..]
-                .iter()
-                .filter_map(|c| match c {
-                    Component::Normal(name) => Some(*name),
-                    _ => None,
-                })
-                .collect();
+            let kept: PathBuf = p[common.min(p.len())..].iter().collect();
             if kept.as_os_str().is_empty() { PathBuf::from("submission.ipynb") } else { kept }
         })
         .collect()
@@ -306,22 +314,47 @@ fn stem(path: &Path) -> String {
 
 /// The lesson named in the first readable submission's metadata, in ./lessons or beside the submission's folder.
 fn find_lesson(submissions: &[PathBuf]) -> Result<PathBuf, String> {
-    for path in submissions {
-        let Ok(book) = Notebook::read(path) else { continue };
-        let Some(name) = lesson_of(&book) else { continue };
-        let beside = path.parent().and_then(Path::parent).map(|dir| dir.join("lessons"));
-        let candidates = [Some(PathBuf::from("lessons")), beside];
-        if let Some(found) =
-            candidates.into_iter().flatten().map(|dir| dir.join(format!("{name}.md"))).find(|p| p.is_file())
-        {
-            return Ok(found);
-        }
+    let named: Vec<(&Path, String)> =
+        submissions.iter().filter_map(|path| Some((path.as_path(), lesson_of(&Notebook::read(path).ok()?)?))).collect();
+    let name = agreed_lesson(&named)?;
+    let first = named.first().map(|(path, _)| *path);
+    let beside = first.and_then(Path::parent).and_then(Path::parent).map(|dir| dir.join("lessons"));
+    let candidates = [Some(PathBuf::from("lessons")), beside];
+    candidates.into_iter().flatten().map(|dir| dir.join(format!("{name}.md"))).find(|p| p.is_file()).ok_or_else(|| {
+        format!(
+            "the submissions answer lesson `{name}`, but lessons/{name}.md is not here; pass --lesson PATH/{name}.md"
+        )
+    })
+}
+
+/// The one lesson the submissions' metadata names. Refused, so that `--lesson` must say: no name at all, a name
+/// that is not a lesson's (`dayNN-topic`; a path such as `../x` could pick any file as the answer key), or
+/// submissions that name different lessons (the first one's would grade them all).
+fn agreed_lesson(named: &[(&Path, String)]) -> Result<String, String> {
+    let Some((_, first)) = named.first() else {
+        return Err("no submission says which lesson it answers; pass --lesson lessons/dayNN-NAME.md".into());
+    };
+    let is_lesson_name =
+        |n: &str| n.starts_with("day") && n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if let Some((path, name)) = named.iter().find(|(_, n)| !is_lesson_name(n)) {
         return Err(format!(
-            "{} answers lesson `{name}`, but lessons/{name}.md is not here; pass --lesson PATH/{name}.md",
+            "{} names the lesson {name:?}, which is not a lesson's name (dayNN-topic); pass --lesson lessons/dayNN-NAME.md",
             path.display()
         ));
     }
-    Err("no submission says which lesson it answers; pass --lesson lessons/dayNN-NAME.md".into())
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for (_, name) in named {
+        *counts.entry(name.as_str()).or_default() += 1;
+    }
+    if counts.len() > 1 {
+        let listed: Vec<String> = counts.iter().map(|(name, n)| format!("`{name}` ({n})")).collect();
+        return Err(format!(
+            "the submissions answer different lessons: {}; grade each lesson's submissions on their own, or pass \
+             --lesson to grade them all against one",
+            listed.join(", ")
+        ));
+    }
+    Ok(first.clone())
 }
 
 fn lesson_of(book: &Notebook) -> Option<String> {
@@ -722,6 +755,26 @@ mod tests {
     }
 
     #[test]
+    fn the_lesson_comes_from_the_submissions_only_when_they_agree_on_a_valid_name() {
+        let (a, b) = (Path::new("alice.ipynb"), Path::new("bob.ipynb"));
+        let day = |n: &str| n.to_string();
+        assert_eq!(
+            agreed_lesson(&[(a, day("day02-tensor-operations")), (b, day("day02-tensor-operations"))]),
+            Ok(day("day02-tensor-operations"))
+        );
+        let mixed = agreed_lesson(&[(a, day("day02-tensor-operations")), (b, day("day05-nn"))]).expect_err("mixed");
+        assert!(
+            mixed.contains("different lessons") && mixed.contains("`day05-nn` (1)") && mixed.contains("--lesson"),
+            "{mixed}"
+        );
+        for bad in ["../../etc/passwd", "day02/../../x", "Day02", ""] {
+            let refused = agreed_lesson(&[(a, day(bad))]).expect_err(bad);
+            assert!(refused.contains("not a lesson's name") && refused.contains("alice.ipynb"), "{refused}");
+        }
+        assert!(agreed_lesson(&[]).expect_err("none").contains("no submission says"));
+    }
+
+    #[test]
     fn feedback_keeps_each_path_below_the_shared_folder_and_stays_inside() {
         let names = |paths: &[&str]| -> Vec<String> {
             let paths: Vec<PathBuf> = paths.iter().map(PathBuf::from).collect();
@@ -734,8 +787,13 @@ mod tests {
         assert_eq!(names(&["a.ipynb", "b.ipynb"]), ["a.ipynb", "b.ipynb"]);
         assert_eq!(names(&["class/x/alice.ipynb"]), ["alice.ipynb"]);
         assert_eq!(names(&["/tmp/s/a/n.ipynb", "/tmp/s/b/c/n.ipynb"]), ["a/n.ipynb", "b/c/n.ipynb"]);
-        // No `..` or root survives, so nothing is written outside the feedback folder.
-        assert_eq!(names(&["../up/a.ipynb", "/abs/b.ipynb"]), ["up/a.ipynb", "abs/b.ipynb"]);
-        assert_eq!(names(&["s/../../x.ipynb", "s/y.ipynb"]), ["x.ipynb", "y.ipynb"]);
+        // `..` is folded away and no root survives, so nothing is written outside the feedback folder.
+        assert_eq!(names(&["/s/x/../y/a.ipynb", "/s/b.ipynb"]), ["y/a.ipynb", "b.ipynb"]);
+        assert_eq!(names(&["/up/a.ipynb", "/abs/b.ipynb"]), ["up/a.ipynb", "abs/b.ipynb"]);
+        assert_eq!(names(&["/s/../../../x.ipynb", "/y.ipynb"]), ["x.ipynb", "y.ipynb"]);
+        // Relative and absolute paths to the same folders compare.
+        let here = std::env::current_dir().expect("a current folder");
+        let absolute = here.join("w/b.ipynb").display().to_string();
+        assert_eq!(names(&["w/a.ipynb", &absolute]), ["a.ipynb", "b.ipynb"]);
     }
 }

@@ -146,7 +146,11 @@ fn lesson_runs_and_grades(stem: &str, parameters: &[&str], min_figures: usize) {
     };
     assert_eq!(rest.len(), usize::from(wrong.is_some()), "{stem}: {report}");
     if let [wrong] = rest {
-        assert_wrong_answers_rejected(stem, wrong, &read_json(&dir.join(format!("feedback/{stem}--wrong.ipynb"))));
+        assert_wrong_answers_rejected(
+            stem,
+            wrong,
+            &read_json(&dir.join(format!("feedback/wrong/{stem}--wrong.ipynb"))),
+        );
     }
     assert_eq!(model["points"].as_u64(), Some(max), "{stem}: the model answers should earn full marks: {model:#}");
     assert_eq!(model["problems"], serde_json::json!([]), "{stem}: {model:#}");
