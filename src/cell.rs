@@ -12,29 +12,20 @@
 //!
 //! Long-running prelude code (data loaders, training helpers) can call [`interrupt_requested`] to stop early.
 //!
-//! The markers are plain stdout lines, read by `candlelit`'s session and never shown to the learner.
+//! What they report goes to the session as [`protocol`](crate::protocol) lines, never shown to the learner.
 
 use std::fmt;
-use std::io::Write;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock};
 
 use crate::hints;
+use crate::protocol::{self, Message};
 
-/// Printed when a cell starts running.
-pub const RUNNING_MARKER: &str = "CANDLELIT_RUNNING";
-/// Printed when a cell stopped at a [`checkpoint`] because of an interrupt.
-pub const INTERRUPTED_MARKER: &str = "CANDLELIT_INTERRUPTED";
-/// Prefix of the line printed when a cell panicked; a JSON object with `message` and `location` follows.
-pub const PANIC_MARKER: &str = "CANDLELIT_PANIC ";
-/// Prefix of the line printed when a `?` in a cell failed; a JSON object with `ename`, `message`, `hint` follows.
-pub const ERROR_MARKER: &str = "CANDLELIT_ERROR ";
-/// What evcxr prints (on stderr) for an error that [`hinted`] already reported; the session drops this line.
-pub const REPORTED: &str = "\u{1}candlelit: error reported";
-
-/// The interrupt flag: one per process, so the handler installed by one cell stops loops in later cells.
+/// The interrupt flag: one per process (cells share the prelude as one library), so the handler installed by one
+/// cell stops loops in later cells.
 fn flag() -> &'static Arc<AtomicBool> {
-    crate::shared::process_global("interrupt-flag", || Arc::new(AtomicBool::new(false)))
+    static FLAG: LazyLock<Arc<AtomicBool>> = LazyLock::new(|| Arc::new(AtomicBool::new(false)));
+    &FLAG
 }
 
 /// The panic payload of a cell stopped by an interrupt.
@@ -48,17 +39,17 @@ impl fmt::Display for Interrupted {
 }
 
 /// Sets up the evaluation process: SIGINT sets the interrupt flag (instead of ending the process), and panics are
-/// reported as one marker line. Called once by the session after the prelude loads; calling it again is harmless.
+/// reported as one protocol line. Called once by the session after the prelude loads; calling it again is harmless.
 ///
 /// # Errors
 /// When the operating system refuses to install the signal handler.
 pub fn install() -> std::io::Result<()> {
-    crate::output::in_session().store(true, Ordering::SeqCst);
+    crate::output::enter_session();
     #[cfg(unix)]
     signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(flag()))?;
     std::panic::set_hook(Box::new(|info| {
-        let line = if info.payload().downcast_ref::<Interrupted>().is_some() {
-            INTERRUPTED_MARKER.to_string()
+        let message = if info.payload().downcast_ref::<Interrupted>().is_some() {
+            Message::Interrupted
         } else {
             let payload = info.payload();
             let message = payload
@@ -67,22 +58,17 @@ pub fn install() -> std::io::Result<()> {
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "the cell panicked".to_string());
             let location = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
-            format!("{PANIC_MARKER}{}", serde_json::json!({ "message": message, "location": location }))
+            Message::Panic { message, location }
         };
-        marker(&line);
+        protocol::emit(&message);
     }));
     Ok(())
-}
-
-fn marker(line: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
 }
 
 /// Marks the start of a cell's run and forgets any interrupt that arrived before it.
 pub fn start() {
     flag().store(false, Ordering::SeqCst);
-    marker(RUNNING_MARKER);
+    protocol::emit(&Message::Running);
 }
 
 /// Whether an interrupt was requested since the cell started. Prelude loops may poll this to stop cleanly.
@@ -97,19 +83,20 @@ pub fn checkpoint() {
     }
 }
 
-/// The error left after [`hinted`] reported a failure; evcxr prints it as [`REPORTED`], which the session drops.
+/// The error left after [`hinted`] reported a failure; evcxr prints it as [`protocol::REPORTED`], which the session
+/// drops.
 #[derive(Debug, Clone, Copy)]
 pub struct Reported;
 
 impl fmt::Display for Reported {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(REPORTED)
+        f.write_str(protocol::REPORTED)
     }
 }
 
 impl std::error::Error for Reported {}
 
-/// Passes `Ok` through; reports an `Err` (message without backtrace, a hint for Candle errors) as a marker line.
+/// Passes `Ok` through; reports an `Err` (message without backtrace, a hint for Candle errors) to the session.
 ///
 /// # Errors
 /// Returns [`Reported`] whenever `result` is an error.
@@ -125,7 +112,7 @@ pub fn hinted<T, E: fmt::Display + 'static>(result: Result<T, E>) -> Result<T, R
             let short = full.split('<').next().unwrap_or(full).rsplit("::").next().unwrap_or(full);
             (short.to_string(), error.to_string(), None)
         };
-        marker(&format!("{ERROR_MARKER}{}", serde_json::json!({ "ename": ename, "message": message, "hint": hint })));
+        protocol::emit(&Message::Error { ename, message, hint });
         Reported
     })
 }

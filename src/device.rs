@@ -146,9 +146,9 @@ fn automatic() -> Device {
 
 /// Says once per distinct choice which device `device()` settled on.
 fn announce(device: &Device) {
-    let last: &'static Mutex<Option<String>> = crate::shared::process_global("announced-device", || Mutex::new(None));
+    static LAST: Mutex<Option<String>> = Mutex::new(None);
     let name = device_name(device);
-    let mut last = last.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut last = LAST.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if last.as_deref() != Some(name.as_str()) {
         let why = if device.is_cpu() && cfg!(feature = "cuda") {
             " (no CUDA GPU answered)"
@@ -194,7 +194,9 @@ pub(crate) fn cuda(_ordinal: usize) -> Result<Device> {
 /// The CUDA devices created so far, by GPU number.
 #[cfg(feature = "cuda")]
 pub(crate) fn cuda_devices() -> &'static Mutex<std::collections::HashMap<usize, Device>> {
-    crate::shared::process_global("cuda-devices", Default::default)
+    static DEVICES: std::sync::LazyLock<Mutex<std::collections::HashMap<usize, Device>>> =
+        std::sync::LazyLock::new(Default::default);
+    &DEVICES
 }
 
 /// Seeds every CUDA device created so far (Candle's own `Tensor::rand`/`randn` on the GPU use it).

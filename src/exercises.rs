@@ -25,8 +25,10 @@
 use std::fmt;
 
 use crate::output::Rich;
+use crate::protocol::VerdictRecord;
 
-/// The mime type of a verdict as JSON: `{"exercise": ID, "passed": BOOL, "message": TEXT}`.
+/// The mime type of a verdict as JSON ([`VerdictRecord`]): `{"exercise": ID, "passed": BOOL, "message": TEXT}`, and
+/// `"nonce"` in the checks the grader runs ([`graded_check`]).
 pub const CHECK_MIME: &str = "application/vnd.candlelit.check+json";
 
 /// Why a check failed: a message for the learner.
@@ -99,8 +101,18 @@ impl Verdict {
         )
     }
 
-    fn to_json(&self) -> String {
-        serde_json::json!({"exercise": self.exercise, "passed": self.passed, "message": self.message}).to_string()
+    fn to_json(&self, nonce: Option<&str>) -> String {
+        let record = VerdictRecord {
+            exercise: self.exercise.clone(),
+            passed: self.passed,
+            message: self.message.clone(),
+            nonce: nonce.map(str::to_string),
+        };
+        serde_json::to_string(&record).unwrap_or_default()
+    }
+
+    fn bundle(&self, nonce: Option<&str>) -> Vec<(&'static str, String)> {
+        vec![(CHECK_MIME, self.to_json(nonce)), ("text/html", self.to_html()), ("text/plain", self.to_text())]
     }
 }
 
@@ -112,7 +124,16 @@ impl fmt::Display for Verdict {
 
 impl Rich for Verdict {
     fn mime_bundle(&self) -> candle_core::Result<Vec<(&'static str, String)>> {
-        Ok(vec![(CHECK_MIME, self.to_json()), ("text/html", self.to_html()), ("text/plain", self.to_text())])
+        Ok(self.bundle(None))
+    }
+}
+
+/// A verdict the grader asked for: the [`CHECK_MIME`] form carries the grader's nonce.
+struct GradedVerdict<'a>(&'a Verdict, &'a str);
+
+impl Rich for GradedVerdict<'_> {
+    fn mime_bundle(&self) -> candle_core::Result<Vec<(&'static str, String)>> {
+        Ok(self.0.bundle(Some(self.1)))
     }
 }
 
@@ -123,6 +144,14 @@ impl Rich for Verdict {
 /// what to do.
 pub fn check(exercise: &str, body: impl FnOnce() -> CheckResult) {
     crate::output::display(&evaluate(exercise, body));
+}
+
+/// The `check` of the checks `candlelit grade` runs: the verdict goes to the session whatever state the cells left
+/// behind, and its [`CHECK_MIME`] form carries `nonce`, a fresh secret of the grader's for this one check cell. The
+/// grader counts only verdicts with that nonce, so a verdict a submission prints or displays itself earns nothing.
+pub fn graded_check(nonce: &str, exercise: &str, body: impl FnOnce() -> CheckResult) {
+    let verdict = evaluate(exercise, body);
+    crate::output::display_to_session(&GradedVerdict(&verdict, nonce));
 }
 
 /// Like [`check`], but returns the [`Verdict`] instead of showing it (for tests and custom reports).

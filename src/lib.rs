@@ -23,6 +23,7 @@
 //!   [`randn`](random::randn) and friends (Candle cannot seed its CPU generator).
 //! - [`display`] prints tensors for people (text and HTML) and speaks evcxr's rich-output convention ([`mime`]).
 //! - [`hints`] adds one line of advice to Candle's shape, dtype and device errors.
+//! - [`protocol`] is the line protocol a cell's process speaks to the session (displays, verdicts, markers).
 //! - [`exercises`] checks a learner's answer and shows ✔ or ✘ with what is wrong (never the answer).
 //! - [`data`] loads data like `torch.utils.data`: datasets, loaders, transforms, MNIST, Fashion-MNIST, CSV and text.
 //! - [`plot`] draws figures with plotters: lines, scatter, histogram, bars, image grids, confusion matrices and
@@ -51,6 +52,6 @@ pub mod nn;
 pub mod output;
 pub mod plot;
 pub mod prelude;
+pub mod protocol;
 pub mod random;
-pub mod shared;
 pub mod train;

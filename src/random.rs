@@ -37,9 +37,10 @@ struct State {
 }
 
 fn state() -> MutexGuard<'static, Option<State>> {
-    // One generator per process, shared by every notebook cell (see `shared`).
-    let state: &'static Mutex<Option<State>> = crate::shared::process_global("random-state", || Mutex::new(None));
-    state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    // One generator per process, shared by every notebook cell: cells link the prelude as one shared library
+    // (the session's `candlelit-session` dylib), so this static exists once.
+    static STATE: Mutex<Option<State>> = Mutex::new(None);
+    STATE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Resets every random source of the prelude to `seed`, like `torch.manual_seed(seed)`.

@@ -14,6 +14,7 @@
 mod completeness;
 mod instrument;
 pub mod memory;
+mod reader;
 mod shared_prelude;
 mod slot;
 
@@ -28,8 +29,7 @@ use crossbeam_channel::{Receiver, Sender, select};
 pub use completeness::{Completeness, check as completeness};
 pub use instrument::instrument;
 
-use candlelit::cell::{ERROR_MARKER, INTERRUPTED_MARKER, PANIC_MARKER, REPORTED, RUNNING_MARKER};
-use candlelit::output::{CLEAR_MARKER, CLEAR_WAIT_MARKER, DISPLAY_ID_MARKER, DISPLAY_MARKER, UPDATE_MARKER};
+use reader::Reader;
 
 /// One rich value: `(mime type, data)` pairs, richest first (`image/png` data is base64).
 pub type MimeBundle = Vec<(String, String)>;
@@ -101,7 +101,7 @@ pub struct CellError {
 }
 
 impl CellError {
-    fn new(kind: ErrorKind, ename: &str, evalue: impl Into<String>) -> Self {
+    pub(super) fn new(kind: ErrorKind, ename: &str, evalue: impl Into<String>) -> Self {
         CellError { kind, ename: ename.to_string(), evalue: evalue.into(), hint: None, details: String::new() }
     }
 
@@ -477,7 +477,7 @@ impl Session {
             sink(Output::Error(CellError::new(ErrorKind::Restarted, "SessionError", "the evaluation thread stopped")));
             return false;
         }
-        let mut reader = Reader { error: None, displays: &mut self.displays };
+        let mut reader = Reader::new(&mut self.displays);
         let reply = loop {
             select! {
                 recv(self.stdout) -> line => if let Ok(line) = line { reader.stdout(&line, &control, sink) },
@@ -498,7 +498,7 @@ impl Session {
         let reply = reply.unwrap_or_else(|_| Err(evcxr::Error::Message("the evaluation thread stopped".into())));
         match reply {
             Ok(outputs) => {
-                if let Some(error) = reader.error {
+                if let Some(error) = reader.into_error() {
                     sink(Output::Error(error));
                     return false;
                 }
@@ -601,83 +601,8 @@ fn insertable(completion: &str) -> String {
     }
 }
 
-/// Sorts what the child prints into outputs and remembers how the cell ended.
-struct Reader<'a> {
-    error: Option<CellError>,
-    displays: &'a mut HashSet<String>,
-}
-
-impl Reader<'_> {
-    fn stdout(&mut self, line: &str, control: &Arc<Control>, sink: &mut dyn FnMut(Output)) {
-        if line == RUNNING_MARKER {
-            control.running.store(true, Ordering::SeqCst);
-            if control.pending.swap(false, Ordering::SeqCst) {
-                control.signal(control.cell.load(Ordering::SeqCst));
-            }
-        } else if line == INTERRUPTED_MARKER {
-            let mut error = CellError::new(
-                ErrorKind::Interrupted,
-                "KeyboardInterrupt",
-                "the cell was interrupted; variables from earlier cells are kept",
-            );
-            error.hint = Some("variables this cell was creating were not saved".into());
-            self.error.get_or_insert(error);
-        } else if let Some(json) = line.strip_prefix(PANIC_MARKER) {
-            let value: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
-            let message = value["message"].as_str().unwrap_or("the cell panicked").to_string();
-            let mut error = CellError::new(ErrorKind::Panic, "Panic", message);
-            error.hint = Some("a panic stops the cell; variables from earlier cells are kept".into());
-            self.error.get_or_insert(error);
-        } else if let Some(json) = line.strip_prefix(ERROR_MARKER) {
-            let value: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
-            let mut error = CellError::new(
-                ErrorKind::Runtime,
-                value["ename"].as_str().unwrap_or("Error"),
-                value["message"].as_str().unwrap_or("the cell failed"),
-            );
-            error.hint = value["hint"].as_str().map(str::to_string);
-            self.error.get_or_insert(error);
-        } else if let Some(json) = line.strip_prefix(DISPLAY_MARKER) {
-            sink(Output::Display(display_bundle(json)));
-        } else if let Some((id, json)) = line.strip_prefix(DISPLAY_ID_MARKER).and_then(|rest| rest.split_once(' ')) {
-            self.displays.insert(id.to_string());
-            sink(Output::Tracked { id: id.to_string(), bundle: display_bundle(json) });
-        } else if let Some((id, json)) = line.strip_prefix(UPDATE_MARKER).and_then(|rest| rest.split_once(' ')) {
-            let bundle = display_bundle(json);
-            if self.displays.insert(id.to_string()) {
-                sink(Output::Tracked { id: id.to_string(), bundle });
-            } else {
-                sink(Output::Update { id: id.to_string(), bundle });
-            }
-        } else if line == CLEAR_MARKER || line == CLEAR_WAIT_MARKER {
-            sink(Output::Clear { wait: line == CLEAR_WAIT_MARKER });
-        } else {
-            sink(Output::Stdout(format!("{line}\n")));
-        }
-    }
-
-    fn stderr(&mut self, line: &str, sink: &mut dyn FnMut(Output)) {
-        if line != REPORTED {
-            sink(Output::Stderr(format!("{line}\n")));
-        }
-    }
-}
-
-/// A `display` marker's JSON object as a bundle, richest first (text that is not such an object shows as text).
-fn display_bundle(json: &str) -> MimeBundle {
-    let mut bundle: MimeBundle = match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(json) {
-        Ok(object) => object
-            .into_iter()
-            .filter_map(|(mime, content)| content.as_str().map(|text| (mime, text.to_string())))
-            .collect(),
-        Err(_) => vec![("text/plain".to_string(), json.to_string())],
-    };
-    bundle.sort_by_key(|(mime, _)| richness(mime));
-    bundle
-}
-
 /// Where a mime type goes in a bundle: richest first, unknown types last.
-fn richness(mime: &str) -> usize {
+pub(super) fn richness(mime: &str) -> usize {
     const ORDER: [&str; 5] = ["image/png", "image/svg+xml", "text/html", "text/markdown", "text/plain"];
     ORDER.iter().position(|m| *m == mime).unwrap_or(ORDER.len())
 }
@@ -847,12 +772,5 @@ mod tests {
         assert_eq!(insertable("vec![…]"), "vec!");
         assert_eq!(insertable("std::f64"), "std::f64");
         assert_eq!(insertable("&mut "), "&mut ");
-    }
-
-    #[test]
-    fn a_display_marker_becomes_a_bundle_richest_first() {
-        let bundle = display_bundle(r#"{"text/plain": "Figure", "image/svg+xml": "<svg/>"}"#);
-        assert_eq!(bundle, vec![("image/svg+xml".into(), "<svg/>".into()), ("text/plain".into(), "Figure".into())]);
-        assert_eq!(display_bundle("not json"), vec![("text/plain".into(), "not json".into())]);
     }
 }

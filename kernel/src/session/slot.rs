@@ -43,9 +43,7 @@ pub fn acquire(root: &Path, lockfile: &Path) -> io::Result<Slot> {
                 if !dir.join("target").exists() {
                     seed_from_warm_sibling(root, &dir);
                 }
-                if !dir.join("Cargo.lock").exists() && lockfile.exists() {
-                    fs::copy(lockfile, dir.join("Cargo.lock"))?;
-                }
+                refresh_lockfile(&dir, lockfile)?;
                 return Ok(Slot { dir, _lock: lock });
             }
             Err(fs::TryLockError::WouldBlock) => continue,
@@ -53,6 +51,20 @@ pub fn acquire(root: &Path, lockfile: &Path) -> io::Result<Slot> {
         }
     }
     Err(io::Error::other(format!("all 64 compile folders under {} are in use", root.display())))
+}
+
+/// Gives the slot the prelude's `Cargo.lock` when it has none, or when the prelude's has changed since it was
+/// copied (a new prelude dependency, say): cargo keeps the entries the slot needs, and with the prelude's pinned
+/// versions an offline build finds every crate in the local registry instead of resolving newer ones it cannot
+/// download. What was copied last is kept beside it as `Cargo.lock.source`.
+fn refresh_lockfile(dir: &Path, lockfile: &Path) -> io::Result<()> {
+    let Ok(wanted) = fs::read(lockfile) else { return Ok(()) };
+    let source = dir.join("Cargo.lock.source");
+    if dir.join("Cargo.lock").exists() && fs::read(&source).ok().as_deref() == Some(wanted.as_slice()) {
+        return Ok(());
+    }
+    fs::write(dir.join("Cargo.lock"), &wanted)?;
+    fs::write(source, &wanted)
 }
 
 fn seed_from_warm_sibling(root: &Path, dir: &Path) {
@@ -137,6 +149,26 @@ mod tests {
         let again = acquire(&root, Path::new("/nonexistent")).expect("slot after release");
         assert!(again.dir.ends_with("slot-0"), "a released slot is reused: {}", again.dir.display());
         assert!(fs::read_to_string(root.join(".cargo/config.toml")).expect("config").contains("opt-level = 3"));
+        let _ = fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn a_changed_prelude_lockfile_replaces_the_slots_once() {
+        let root = std::env::temp_dir().join(format!("candlelit-slot-lock-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        fs::create_dir_all(&root).expect("root");
+        let prelude_lock = root.join("prelude.lock");
+        fs::write(&prelude_lock, "v1").expect("lock");
+        let slot = acquire(&root, &prelude_lock).expect("slot");
+        assert_eq!(fs::read_to_string(slot.dir.join("Cargo.lock")).expect("copied"), "v1");
+        fs::write(slot.dir.join("Cargo.lock"), "v1 + the cell crates").expect("cargo's edit");
+        drop(slot);
+        let slot = acquire(&root, &prelude_lock).expect("slot");
+        assert_eq!(fs::read_to_string(slot.dir.join("Cargo.lock")).expect("kept"), "v1 + the cell crates");
+        drop(slot);
+        fs::write(&prelude_lock, "v2").expect("new dependency");
+        let slot = acquire(&root, &prelude_lock).expect("slot");
+        assert_eq!(fs::read_to_string(slot.dir.join("Cargo.lock")).expect("replaced"), "v2");
         let _ = fs::remove_dir_all(&root);
     }
 }

@@ -47,7 +47,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::Value;
 
-use candlelit::exercises::CHECK_MIME;
+mod checks;
 
 use crate::lessons::{Exercise, Lesson};
 use crate::notebook::{self, Notebook};
@@ -143,6 +143,17 @@ pub struct Grade {
     pub feedback: String,
 }
 
+/// What every submission of a batch is graded against.
+struct Graded {
+    /// The lesson's exercises, in order, with their checks.
+    exercises: Vec<Exercise>,
+    /// The notebook commands (`:dep …`) the lesson's own cells use: the only ones a submission may run.
+    allowed: Vec<String>,
+    /// How the checks are wrapped for grading.
+    wrapper: checks::Wrapper,
+    limits: Limits,
+}
+
 /// Limits for one submission.
 struct Limits {
     cell: Duration,
@@ -179,6 +190,11 @@ pub fn run(args: &Args) -> Result<(), String> {
     };
     let parameters = crate::runner::parse_parameters(&args.parameters)?;
     crate::session::memory::limit_sessions(limits.memory_mib);
+    let prelude = Options::from_env().prelude.join("src").join("prelude.rs");
+    let prelude = std::fs::read_to_string(&prelude)
+        .map_err(|e| format!("cannot read the prelude's source {}: {e}", prelude.display()))?;
+    let graded = Graded { wrapper: checks::Wrapper::new(&prelude, &lesson)?, exercises, allowed, limits };
+    let exercises = &graded.exercises;
     let stem = stem(&lesson_path);
     // One session for the whole batch, reset between submissions (new process, nothing of the last one left);
     // a session that cannot be reset is replaced by a new one.
@@ -203,14 +219,14 @@ pub fn run(args: &Args) -> Result<(), String> {
             Ok(book)
         });
         let mut graded = match prepared {
-            Err(problem) => zero(path, &exercises, problem),
+            Err(problem) => zero(path, exercises, problem),
             Ok(mut book) => {
                 let current = fresh_session(&mut session)?;
-                let graded = grade(current, &mut book, path, &exercises, &limits, &allowed);
+                let result = grade(current, &mut book, path, &graded);
                 if let Some(dir) = &args.feedback {
-                    write_feedback(&dir.join(feedback_name), book, &graded)?;
+                    write_feedback(&dir.join(feedback_name), book, &result)?;
                 }
-                graded
+                result
             }
         };
         graded.seconds = (started.elapsed().as_secs_f64() * 10.0).round() / 10.0;
@@ -443,14 +459,8 @@ fn plan(book: &Notebook, exercises: &[Exercise], problems: &mut Vec<String>) -> 
 ///
 /// `book` gets the outputs: each cell's own, and the lesson checks' in the exercise's check cell (or, without
 /// one, after the exercise cell's outputs).
-fn grade(
-    session: &mut Session,
-    book: &mut Notebook,
-    path: &Path,
-    exercises: &[Exercise],
-    limits: &Limits,
-    allowed: &[String],
-) -> Submission {
+fn grade(session: &mut Session, book: &mut Notebook, path: &Path, lesson: &Graded) -> Submission {
+    let (exercises, limits, allowed) = (&lesson.exercises, &lesson.limits, &lesson.allowed);
     let mut problems = Vec::new();
     let steps = plan(book, exercises, &mut problems);
     for cell in book.cells.iter_mut().filter(|c| notebook::is_code(c)) {
@@ -513,7 +523,7 @@ fn grade(
                 let mut shown = Vec::new();
                 let verdict = match answered.get(&id) {
                     Some(Err(why)) => Err(format!("your exercise cell failed: {why}")),
-                    _ => run_checks(session, exercises, &id, &mut count, timeout, limits, &mut shown),
+                    _ => run_checks(session, lesson, &id, &mut count, timeout, &mut shown),
                 };
                 show_checks(book, &id, exercise_cell.get(&id).copied(), shown);
                 verdicts.insert(id, verdict);
@@ -540,30 +550,27 @@ fn grade(
     finish(path, grades, problems)
 }
 
-/// The lesson's checks of exercise `id`, run one after another; `Ok(message)` when all pass.
+/// The lesson's checks of exercise `id`, run one after another, each with a fresh nonce; `Ok(message)` when all
+/// pass ([`checks::judge`]).
 fn run_checks(
     session: &mut Session,
-    exercises: &[Exercise],
+    lesson: &Graded,
     id: &str,
     count: &mut usize,
     timeout: Duration,
-    limits: &Limits,
     shown: &mut Vec<Value>,
 ) -> Result<String, String> {
-    let checks = exercises.iter().find(|e| e.id == id).map(|e| e.checks.as_slice()).unwrap_or_default();
+    let checks = lesson.exercises.iter().find(|e| e.id == id).map(|e| e.checks.as_slice()).unwrap_or_default();
     let mut passed = Vec::new();
     for check in checks {
         *count += 1;
-        let ran = execute_cell(session, &guarded(check), *count, timeout);
-        let found = verdicts(&ran);
-        shown.extend(ran.outputs.iter().cloned());
-        if let Some(failed) = found.iter().find(|v| v["passed"] != Value::Bool(true)) {
-            return Err(failed["message"].as_str().unwrap_or("a check failed").to_string());
-        }
-        if ran.error.is_some() {
-            return Err(describe(&ran, timeout, limits));
-        }
-        passed.extend(found.iter().filter_map(|v| v["message"].as_str().map(str::to_string)));
+        let nonce = uuid::Uuid::new_v4().simple().to_string();
+        let mut ran = execute_cell(session, &lesson.wrapper.wrap(check, &nonce), *count, timeout);
+        let failed = ran.error.as_ref().map(|_| describe(&ran, timeout, &lesson.limits));
+        let verdict = checks::judge(&ran.outputs, &nonce, id, checks::expected_verdicts(check), failed);
+        checks::strip_nonces(&mut ran.outputs);
+        shown.extend(ran.outputs);
+        passed.extend(verdict?);
     }
     passed.dedup();
     Ok(if passed.is_empty() { "all checks passed".to_string() } else { passed.join("; ") })
@@ -609,24 +616,6 @@ fn write_feedback(out: &Path, mut book: Notebook, graded: &Submission) -> Result
     std::fs::write(out, book.to_text()).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
     eprintln!("candlelit grade:   feedback in {}", out.display());
     Ok(())
-}
-
-/// A check from the lesson, in a block that imports the check functions by their full path, so a learner's own
-/// `fn check` (or `expect`, ...) cannot stand in for them.
-fn guarded(check: &str) -> String {
-    format!(
-        "{{\nuse ::candlelit::exercises::{{check, evaluate, expect, expect_close, expect_eq, expect_near, \
-         expect_shape}};\n{check}\n}};"
-    )
-}
-
-/// The verdicts ([`CHECK_MIME`] displays) a cell showed.
-fn verdicts(ran: &CellRun) -> Vec<Value> {
-    ran.outputs
-        .iter()
-        .filter_map(|output| output.pointer(&format!("/data/{}", CHECK_MIME.replace('/', "~1"))))
-        .cloned()
-        .collect()
 }
 
 /// Why a cell failed, for the report.
