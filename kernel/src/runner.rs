@@ -83,7 +83,7 @@ pub fn execute_notebook(
         }
         count += 1;
         eprintln!("candlelit run: cell {}/{total}", index + 1);
-        let ran = execute_cell(session, &code, count, timeout);
+        let ran = execute_cell(session, &code, count, timeout, None);
         cell["execution_count"] = json!(count);
         cell["outputs"] = Value::Array(ran.outputs);
         if let Some(error) = ran.error
@@ -106,8 +106,14 @@ pub struct CellRun {
 }
 
 /// Runs `code` as execution `count`, stopping it after `timeout` (an interrupt, then a restart of the process if it
-/// is ignored — see `Session`).
-pub fn execute_cell(session: &mut Session, code: &str, count: usize, timeout: Duration) -> CellRun {
+/// is ignored — see `Session`). Output past `max_output` bytes, when given, is dropped with a note saying so.
+pub fn execute_cell(
+    session: &mut Session,
+    code: &str,
+    count: usize,
+    timeout: Duration,
+    max_output: Option<usize>,
+) -> CellRun {
     let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(1);
     let interrupter = session.interrupter();
     let watchdog = std::thread::spawn(move || {
@@ -117,7 +123,7 @@ pub fn execute_cell(session: &mut Session, code: &str, count: usize, timeout: Du
         }
         timed_out
     });
-    let mut outputs = Outputs::default();
+    let mut outputs = Outputs { limit: max_output, ..Outputs::default() };
     let mut error = None;
     session.execute(code, &mut |output| match output {
         Output::Error(e) => error = Some(e),
@@ -134,22 +140,31 @@ pub fn execute_cell(session: &mut Session, code: &str, count: usize, timeout: Du
             timeout.as_secs_f64()
         ));
     }
+    let mut list = outputs.finish();
     if let Some(e) = &error {
-        outputs.list.push(json!({
+        list.push(json!({
             "output_type": "error", "ename": e.ename, "evalue": e.evalue, "traceback": e.traceback(),
         }));
     }
-    CellRun { outputs: outputs.list, error }
+    CellRun { outputs: list, error }
 }
 
 /// Outputs of one cell as nbformat JSON, merging consecutive stream text and honouring `clear_output`.
 #[derive(Default)]
 struct Outputs {
     list: Vec<Value>,
+    /// Stream text not yet in `list` (`stdout` or `stderr`, the text): consecutive lines of one stream are joined
+    /// here, in time linear in their length, and become one output when something else arrives.
+    stream: Option<(&'static str, String)>,
     /// A `clear_output(wait=True)` waiting for the next output.
     clear_pending: bool,
     /// Where each display id's outputs are in `list`, for updates (as nbclient does).
     tracked: std::collections::HashMap<String, Vec<usize>>,
+    /// Bytes of output kept so far, and the most to keep (`None`: no limit).
+    kept: usize,
+    limit: Option<usize>,
+    /// Output was dropped for the limit.
+    truncated: bool,
 }
 
 impl Outputs {
@@ -158,8 +173,7 @@ impl Outputs {
             if wait {
                 self.clear_pending = true;
             } else {
-                self.list.clear();
-                self.tracked.clear();
+                self.clear();
             }
             return;
         }
@@ -174,39 +188,98 @@ impl Outputs {
             return;
         }
         if std::mem::take(&mut self.clear_pending) {
-            self.list.clear();
-            self.tracked.clear();
+            self.clear();
+        }
+        if !self.within_limit(&output) {
+            return;
         }
         match output {
-            Output::Stdout(text) => self.stream("stdout", &text),
-            Output::Stderr(text) => self.stream("stderr", &text),
-            Output::Display(bundle) => {
-                self.list.push(json!({"output_type": "display_data", "data": data(&bundle), "metadata": {}}))
+            Output::Stdout(text) => self.stream_text("stdout", &text),
+            Output::Stderr(text) => self.stream_text("stderr", &text),
+            other => {
+                self.flush_stream();
+                match other {
+                    Output::Display(bundle) => {
+                        self.list.push(json!({"output_type": "display_data", "data": data(&bundle), "metadata": {}}))
+                    }
+                    Output::Tracked { id, bundle } => {
+                        self.tracked.entry(id).or_default().push(self.list.len());
+                        self.list.push(json!({"output_type": "display_data", "data": data(&bundle), "metadata": {}}))
+                    }
+                    Output::Page(text) => self.list.push(json!({
+                        "output_type": "display_data", "data": {"text/plain": notebook::lines(&text)}, "metadata": {},
+                    })),
+                    Output::Result(bundle) => self.list.push(json!({
+                        "output_type": "execute_result", "data": data(&bundle), "metadata": {},
+                        "execution_count": count,
+                    })),
+                    _ => {}
+                }
             }
-            Output::Tracked { id, bundle } => {
-                self.tracked.entry(id).or_default().push(self.list.len());
-                self.list.push(json!({"output_type": "display_data", "data": data(&bundle), "metadata": {}}))
-            }
-            Output::Page(text) => self.list.push(json!({
-                "output_type": "display_data", "data": {"text/plain": notebook::lines(&text)}, "metadata": {},
-            })),
-            Output::Result(bundle) => self.list.push(json!({
-                "output_type": "execute_result", "data": data(&bundle), "metadata": {}, "execution_count": count,
-            })),
-            Output::Clear { .. } | Output::Update { .. } | Output::Error(_) => {}
         }
     }
 
-    fn stream(&mut self, name: &str, text: &str) {
-        if let Some(last) = self.list.last_mut()
-            && last["output_type"] == "stream"
-            && last["name"] == name
-        {
-            let joined = format!("{}{text}", notebook::source(&json!({"source": last["text"].clone()})));
-            last["text"] = notebook::lines(&joined);
-            return;
+    fn clear(&mut self) {
+        self.list.clear();
+        self.tracked.clear();
+        self.stream = None;
+        self.kept = 0;
+    }
+
+    /// Counts `output` against the limit; `false` when it must be dropped (the first drop adds a note).
+    fn within_limit(&mut self, output: &Output) -> bool {
+        let Some(limit) = self.limit else { return true };
+        let size = match output {
+            Output::Stdout(text) | Output::Stderr(text) | Output::Page(text) => text.len(),
+            Output::Display(bundle) | Output::Result(bundle) | Output::Tracked { bundle, .. } => {
+                bundle.iter().map(|(mime, content)| mime.len() + content.len()).sum()
+            }
+            _ => 0,
+        };
+        if self.kept + size <= limit {
+            self.kept += size;
+            return true;
         }
-        self.list.push(json!({"output_type": "stream", "name": name, "text": notebook::lines(text)}));
+        if !std::mem::replace(&mut self.truncated, true) {
+            self.stream_text(
+                "stderr",
+                &format!(
+                    "\n[candlelit: this cell's output passed {} KiB, so the rest of it was dropped]\n",
+                    limit / 1024
+                ),
+            );
+        }
+        false
+    }
+
+    fn stream_text(&mut self, name: &'static str, text: &str) {
+        match &mut self.stream {
+            Some((current, buffer)) if *current == name => buffer.push_str(text),
+            _ => {
+                self.flush_stream();
+                self.stream = Some((name, text.to_string()));
+            }
+        }
+    }
+
+    fn flush_stream(&mut self) {
+        if let Some((name, text)) = self.stream.take() {
+            if let Some(last) = self.list.last_mut()
+                && last["output_type"] == "stream"
+                && last["name"] == name
+            {
+                let joined = format!("{}{text}", notebook::source(&json!({"source": last["text"].clone()})));
+                last["text"] = notebook::lines(&joined);
+                return;
+            }
+            self.list.push(json!({"output_type": "stream", "name": name, "text": notebook::lines(&text)}));
+        }
+    }
+
+    /// The outputs, in order.
+    fn finish(mut self) -> Vec<Value> {
+        self.flush_stream();
+        self.list
     }
 }
 
@@ -319,12 +392,33 @@ mod tests {
         outputs.push(Output::Stdout("epoch done\n".into()), 1);
         outputs.push(Output::Update { id: "bar".into(), bundle: text("3/3") }, 1);
         outputs.push(Output::Update { id: "unknown".into(), bundle: text("ignored") }, 1);
+        outputs.flush_stream();
         assert_eq!(outputs.list.len(), 2, "an update is not an output of its own");
         assert_eq!(outputs.list[0]["data"]["text/plain"], json!(["3/3"]));
         assert_eq!(outputs.list[1]["text"], json!(["epoch done\n"]));
         outputs.push(Output::Clear { wait: false }, 1);
         outputs.push(Output::Update { id: "bar".into(), bundle: text("4/3") }, 1);
-        assert!(outputs.list.is_empty(), "after a clear the old display is gone: {:?}", outputs.list);
+        assert!(outputs.finish().is_empty(), "after a clear the old display is gone");
+    }
+
+    #[test]
+    fn streams_merge_in_one_output_and_output_past_the_limit_is_dropped_with_a_note() {
+        let mut outputs = Outputs { limit: Some(2048), ..Outputs::default() };
+        for n in 0..10_000 {
+            outputs.push(Output::Stdout(format!("line {n}\n")), 1);
+        }
+        outputs.push(Output::Display(vec![("text/plain".into(), "late".into())]), 1);
+        let list = outputs.finish();
+        assert_eq!(list.len(), 2, "{list:?}");
+        let kept = notebook::source(&json!({"source": list[0]["text"].clone()}));
+        assert!(kept.starts_with("line 0\nline 1\n") && kept.len() <= 2048, "{} bytes", kept.len());
+        assert_eq!(list[1]["name"], "stderr");
+        assert!(notebook::source(&json!({"source": list[1]["text"].clone()})).contains("passed 2 KiB"));
+        let mut unlimited = Outputs::default();
+        for n in 0..200_000 {
+            unlimited.push(Output::Stdout(format!("{n}\n")), 1);
+        }
+        assert_eq!(unlimited.finish()[0]["text"].as_array().map(Vec::len), Some(200_000));
     }
 
     #[test]

@@ -78,6 +78,10 @@ pub struct Args {
     /// Memory the cells of a submission may use, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 4096)]
     pub memory_limit: u64,
+    /// Output a cell may keep, in KiB; the rest is dropped with a note (a submission printing in a loop cannot
+    /// bloat the report or the feedback).
+    #[arg(long, value_name = "KIB", default_value_t = 1024)]
+    pub output_limit: u64,
     /// Override a variable of every submission's `parameters` cell, as `candlelit run -p` does, e.g.
     /// `-p epochs=2` to grade a long lesson quickly (repeatable).
     #[arg(short = 'p', long = "parameter", value_name = "NAME=VALUE")]
@@ -159,6 +163,8 @@ struct Limits {
     cell: Duration,
     total: Duration,
     memory_mib: u64,
+    /// Output a cell may keep (nbgrader's limit, `--output-limit`).
+    output_bytes: usize,
 }
 
 /// Runs `candlelit grade`.
@@ -187,6 +193,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         cell: Duration::from_secs_f64(args.cell_timeout.max(0.1)),
         total: Duration::from_secs_f64(args.total_timeout.max(0.1)),
         memory_mib: args.memory_limit.max(64),
+        output_bytes: (args.output_limit.max(1) as usize).saturating_mul(1024),
     };
     let parameters = crate::runner::parse_parameters(&args.parameters)?;
     crate::session::memory::limit_sessions(limits.memory_mib);
@@ -502,7 +509,7 @@ fn grade(session: &mut Session, book: &mut Notebook, path: &Path, lesson: &Grade
                     continue;
                 }
                 count += 1;
-                let ran = execute_cell(session, &code, count, timeout);
+                let ran = execute_cell(session, &code, count, timeout, Some(limits.output_bytes));
                 let failure = ran.error.as_ref().map(|_| describe(&ran, timeout, limits));
                 if let Some(cell) = book.cells.get_mut(number - 1) {
                     cell["execution_count"] = serde_json::json!(count);
@@ -565,7 +572,13 @@ fn run_checks(
     for check in checks {
         *count += 1;
         let nonce = uuid::Uuid::new_v4().simple().to_string();
-        let mut ran = execute_cell(session, &lesson.wrapper.wrap(check, &nonce), *count, timeout);
+        let mut ran = execute_cell(
+            session,
+            &lesson.wrapper.wrap(check, &nonce),
+            *count,
+            timeout,
+            Some(lesson.limits.output_bytes),
+        );
         let failed = ran.error.as_ref().map(|_| describe(&ran, timeout, &lesson.limits));
         let verdict = checks::judge(&ran.outputs, &nonce, id, checks::expected_verdicts(check), failed);
         checks::strip_nonces(&mut ran.outputs);
