@@ -111,7 +111,7 @@ pub struct Lesson {
 }
 
 /// An exercise as the grader needs it: its points and the checks to run after its cell.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Exercise {
     /// The exercise's name.
     pub id: String,
@@ -126,7 +126,7 @@ pub struct Exercise {
 }
 
 /// A `wrong` cell: an answer to an exercise that violates one requirement its text states.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct WrongAnswer {
     /// The requirement it violates (its `// breaks:` line, without the prefix).
     pub breaks: String,

@@ -47,6 +47,9 @@ enum Command {
     Grade(grade::Args),
     /// Measure how fast the lessons' models train here, beside PyTorch (build with --release for real figures).
     Bench(bench::Args),
+    /// Grade one submission inside its sandbox (started by `candlelit grade`, not by hand).
+    #[command(hide = true)]
+    GradeWorker,
     /// Run the Jupyter kernel (started by Jupyter, not by hand).
     Kernel {
         /// The connection file Jupyter wrote.
@@ -82,6 +85,7 @@ fn main() -> ExitCode {
         Some(Command::Lessons(args)) => lessons::run(&args),
         Some(Command::Run(args)) => runner::run(&args),
         Some(Command::Grade(args)) => grade::run(&args),
+        Some(Command::GradeWorker) => grade::worker::serve(),
         Some(Command::Repl(args)) => repl::run(&args),
         Some(Command::Bench(args)) => bench::run(&args),
     };

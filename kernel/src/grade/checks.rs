@@ -21,7 +21,7 @@ use syn::visit::Visit;
 use crate::lessons::{Lesson, LessonCell, Role};
 
 /// Wraps a lesson's checks for grading.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Wrapper {
     /// Every name `candlelit::prelude` exports.
     prelude: BTreeSet<String>,

@@ -47,7 +47,13 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::Value;
 
+mod cgroup;
 mod checks;
+mod sandbox;
+mod supervisor;
+pub mod worker;
+
+use sandbox::Isolation;
 
 use crate::lessons::{Exercise, Lesson};
 use crate::notebook::{self, Notebook};
@@ -78,6 +84,9 @@ pub struct Args {
     /// Memory the cells of a submission may use, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 4096)]
     pub memory_limit: u64,
+    /// Submissions graded at once, each in its own sandbox (default: what the cores and the memory allow).
+    #[arg(long, short = 'j', value_name = "N")]
+    pub jobs: Option<usize>,
     /// Output a cell may keep, in KiB; the rest is dropped with a note (a submission printing in a loop cannot
     /// bloat the report or the feedback).
     #[arg(long, value_name = "KIB", default_value_t = 1024)]
@@ -116,7 +125,7 @@ pub struct ExerciseInfo {
 }
 
 /// The grades of one submission.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Submission {
     /// The notebook, as given on the command line.
     pub submission: String,
@@ -133,7 +142,7 @@ pub struct Submission {
 }
 
 /// The grade of one exercise.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Grade {
     /// The exercise's id.
     pub id: String,
@@ -148,7 +157,8 @@ pub struct Grade {
 }
 
 /// What every submission of a batch is graded against.
-struct Graded {
+#[derive(Debug, Serialize, serde::Deserialize)]
+pub struct Graded {
     /// The lesson's exercises, in order, with their checks.
     exercises: Vec<Exercise>,
     /// The notebook commands (`:dep …`) the lesson's own cells use: the only ones a submission may run.
@@ -159,6 +169,7 @@ struct Graded {
 }
 
 /// Limits for one submission.
+#[derive(Debug, Serialize, serde::Deserialize)]
 struct Limits {
     cell: Duration,
     total: Duration,
@@ -203,10 +214,6 @@ pub fn run(args: &Args) -> Result<(), String> {
     let graded = Graded { wrapper: checks::Wrapper::new(&prelude, &lesson)?, exercises, allowed, limits };
     let exercises = &graded.exercises;
     let stem = stem(&lesson_path);
-    // One session for the whole batch, reset between submissions (new process, nothing of the last one left);
-    // a session that cannot be reset is replaced by a new one.
-    let mut session: Option<Session> = None;
-    let mut submissions = Vec::new();
     let total = args.submissions.len();
     let feedback_names = feedback_names(&args.submissions);
     let report_of = |submissions: Vec<Submission>| Report {
@@ -216,38 +223,122 @@ pub fn run(args: &Args) -> Result<(), String> {
         exercises: exercises.iter().map(|e| ExerciseInfo { id: e.id.clone(), max_points: e.points }).collect(),
         submissions,
     };
-    for (n, (path, feedback_name)) in args.submissions.iter().zip(&feedback_names).enumerate() {
-        eprintln!("candlelit grade: [{}/{total}] {}", n + 1, path.display());
-        let started = Instant::now();
-        let prepared = prepare(path, &stem).and_then(|mut book| {
-            if !parameters.is_empty() {
-                crate::runner::inject_parameters(&mut book, &parameters)?;
-            }
-            Ok(book)
-        });
-        let mut graded = match prepared {
-            Err(problem) => zero(path, exercises, problem),
-            Ok(mut book) => {
-                let current = fresh_session(&mut session)?;
-                let result = grade(current, &mut book, path, &graded);
-                if let Some(dir) = &args.feedback {
-                    write_feedback(&dir.join(feedback_name), book, &result)?;
+    let isolation = Isolation::detect();
+    eprintln!("candlelit grade: {}", isolation.describe());
+    let batch = warm_batch(&graded, &isolation)?;
+    let jobs = args.jobs.unwrap_or_else(|| default_jobs(graded.limits.memory_mib)).clamp(1, total.max(1));
+    eprintln!("candlelit grade: {total} submission(s), {jobs} at a time");
+    let progress = progress_bar(total);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let (done_tx, done_rx) = crossbeam_channel::unbounded::<(usize, supervisor::Outcome)>();
+    let mut finished: Vec<Option<Submission>> = vec![None; total];
+    let mut count = 0;
+    std::thread::scope(|scope| -> Result<(), String> {
+        for _ in 0..jobs {
+            let (batch, next, done_tx, parameters) = (&batch, &next, done_tx.clone(), &parameters);
+            let stem = &stem;
+            scope.spawn(move || {
+                loop {
+                    let n = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let Some(path) = args.submissions.get(n) else { break };
+                    let started = Instant::now();
+                    let prepared = prepare(path, stem).and_then(|mut book| {
+                        if !parameters.is_empty() {
+                            crate::runner::inject_parameters(&mut book, parameters)?;
+                        }
+                        Ok(book)
+                    });
+                    let mut outcome = match prepared {
+                        Err(problem) => supervisor::Outcome {
+                            submission: zero(path, &batch.graded.exercises, problem),
+                            notebook: None,
+                            left_behind: 0,
+                        },
+                        Ok(book) => supervisor::grade(batch, n, &path.display().to_string(), &book),
+                    };
+                    outcome.submission.seconds = (started.elapsed().as_secs_f64() * 10.0).round() / 10.0;
+                    if done_tx.send((n, outcome)).is_err() {
+                        break;
+                    }
                 }
-                result
+            });
+        }
+        drop(done_tx);
+        for (n, outcome) in done_rx {
+            count += 1;
+            let graded = outcome.submission;
+            progress.suspend(|| {
+                eprintln!(
+                    "candlelit grade: [{count}/{total}] {}: {}/{} points in {:.1} s",
+                    graded.submission, graded.points, graded.max_points, graded.seconds
+                );
+                if outcome.left_behind > 0 {
+                    eprintln!("candlelit grade:   {} of its processes could not be stopped", outcome.left_behind);
+                }
+            });
+            progress.inc(1);
+            if let (Some(dir), Some(book)) = (&args.feedback, outcome.notebook) {
+                write_feedback(&dir.join(&feedback_names[n]), book, &graded)?;
             }
-        };
-        graded.seconds = (started.elapsed().as_secs_f64() * 10.0).round() / 10.0;
-        eprintln!("candlelit grade:   {}/{} points in {:.1} s", graded.points, graded.max_points, graded.seconds);
-        submissions.push(graded);
-        // The reports hold every submission graded so far, so a grader stopped or killed later loses none of them.
-        save_reports(args, &report_of(submissions.clone()), n + 1 == total)?;
-    }
-    let report = report_of(submissions);
+            finished[n] = Some(graded);
+            // The reports hold every submission graded so far, in the order given, so a grader stopped or killed
+            // later loses none of them.
+            let so_far: Vec<Submission> = finished.iter().flatten().cloned().collect();
+            save_reports(args, &report_of(so_far), count == total)?;
+        }
+        Ok(())
+    })?;
+    progress.finish_and_clear();
+    let _ = std::fs::remove_dir_all(&batch.scratch);
+    let report = report_of(finished.into_iter().flatten().collect());
     print!("{}", table(&report));
     if total == 0 {
         save_reports(args, &report, true)?;
     }
     Ok(())
+}
+
+/// The batch's shared setup: the compile cache warmed once, outside any sandbox (the instructor's own prelude,
+/// compiled where sandboxes can copy it), and a scratch folder for the sandboxes.
+fn warm_batch<'a>(graded: &'a Graded, isolation: &'a Isolation) -> Result<supervisor::Batch<'a>, String> {
+    let options = Options::from_env();
+    eprintln!("candlelit grade: loading the prelude once (the compile cache every submission starts from)");
+    drop(Session::start(options.clone())?);
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find the candlelit binary: {e}"))?;
+    let scratch = std::env::temp_dir().join(format!("candlelit-grade-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).map_err(|e| format!("cannot create {}: {e}", scratch.display()))?;
+    Ok(supervisor::Batch {
+        graded,
+        isolation,
+        exe,
+        slot_root: options.slot_root(),
+        cache: options.cache,
+        prelude: options.prelude,
+        scratch,
+    })
+}
+
+/// As many sandboxes as the cores, and the memory each may take, allow.
+fn default_jobs(memory_mib: u64) -> usize {
+    let available_mib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("MemAvailable:")?.trim().strip_suffix("kB")?.trim().parse::<u64>().ok())
+        })
+        .map_or(u64::MAX, |kib| kib / 1024);
+    let by_memory = usize::try_from(available_mib / (memory_mib + 3072)).unwrap_or(usize::MAX);
+    num_cpus::get().min(by_memory).max(1)
+}
+
+/// A bar with the ETA on a terminal; nothing elsewhere (each submission still gets its line).
+fn progress_bar(total: usize) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(total as u64);
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} graded · {elapsed} · ETA {eta}")
+    {
+        bar.set_style(style);
+    }
+    bar
 }
 
 /// Writes the JSON report and the CSV gradebook that were asked for; `last` says so on stderr.
@@ -311,24 +402,6 @@ fn feedback_names(paths: &[PathBuf]) -> Vec<PathBuf> {
             if kept.as_os_str().is_empty() { PathBuf::from("submission.ipynb") } else { kept }
         })
         .collect()
-}
-
-/// The batch's session, ready for the next submission: the one that graded the last submission, reset, or a new
-/// one when there is none yet or the reset failed.
-fn fresh_session(session: &mut Option<Session>) -> Result<&mut Session, String> {
-    let reused = match session.as_mut().map(Session::reset) {
-        Some(Ok(())) => true,
-        Some(Err(problem)) => {
-            eprintln!("candlelit grade:   starting a new session ({problem})");
-            false
-        }
-        None => false,
-    };
-    if !reused {
-        *session = None;
-        *session = Some(Session::start(Options::from_env())?);
-    }
-    session.as_mut().ok_or_else(|| "no session".to_string())
 }
 
 fn stem(path: &Path) -> String {
@@ -466,7 +539,13 @@ fn plan(book: &Notebook, exercises: &[Exercise], problems: &mut Vec<String>) -> 
 ///
 /// `book` gets the outputs: each cell's own, and the lesson checks' in the exercise's check cell (or, without
 /// one, after the exercise cell's outputs).
-fn grade(session: &mut Session, book: &mut Notebook, path: &Path, lesson: &Graded) -> Submission {
+fn grade(
+    session: &mut Session,
+    book: &mut Notebook,
+    path: &Path,
+    lesson: &Graded,
+    progress: &mut dyn FnMut(Submission),
+) -> Submission {
     let (exercises, limits, allowed) = (&lesson.exercises, &lesson.limits, &lesson.allowed);
     let mut problems = Vec::new();
     let steps = plan(book, exercises, &mut problems);
@@ -534,15 +613,21 @@ fn grade(session: &mut Session, book: &mut Notebook, path: &Path, lesson: &Grade
                 };
                 show_checks(book, &id, exercise_cell.get(&id).copied(), shown);
                 verdicts.insert(id, verdict);
+                progress(finish(path, grades_of(exercises, &verdicts), problems.clone()));
             }
         }
     }
-    let grades = exercises
+    finish(path, grades_of(exercises, &verdicts), problems)
+}
+
+/// Every exercise's grade from the verdicts so far (an exercise without one was not reached).
+fn grades_of(exercises: &[Exercise], verdicts: &BTreeMap<String, Result<String, String>>) -> Vec<Grade> {
+    exercises
         .iter()
         .map(|e| {
-            let (passed, feedback) = match verdicts.remove(&e.id) {
-                Some(Ok(message)) => (true, message),
-                Some(Err(message)) => (false, message),
+            let (passed, feedback) = match verdicts.get(&e.id) {
+                Some(Ok(message)) => (true, message.clone()),
+                Some(Err(message)) => (false, message.clone()),
                 None => (false, "not graded: grading stopped before this exercise's checks".to_string()),
             };
             Grade {
@@ -553,8 +638,7 @@ fn grade(session: &mut Session, book: &mut Notebook, path: &Path, lesson: &Grade
                 feedback,
             }
         })
-        .collect();
-    finish(path, grades, problems)
+        .collect()
 }
 
 /// The lesson's checks of exercise `id`, run one after another, each with a fresh nonce; `Ok(message)` when all

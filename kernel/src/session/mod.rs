@@ -267,8 +267,6 @@ enum Request {
     Execute(String, Sender<Result<evcxr::EvalOutputs, evcxr::Error>>),
     Complete(String, usize, Sender<Option<evcxr::Completions>>),
     Hover(String, usize, Sender<Option<String>>),
-    /// Back to the settings evcxr started with (`:opt`, `:offline`, `:timing`... that cells changed).
-    ResetConfig(Sender<()>),
 }
 
 /// A running evaluation session; see the module docs.
@@ -348,22 +346,6 @@ impl Session {
             return Err(format!("evcxr could not clear its state: {problem}"));
         }
         self.load_prelude()
-    }
-
-    /// Makes this session as good as a new one, in seconds rather than the ~25 s of [`Session::start`]: evcxr's
-    /// settings as they were at the start, every variable, item and dependency of earlier cells forgotten, a new
-    /// Rust process for the cells, and the prelude loaded again. What stays is what costs the time and is the same
-    /// for everyone: the compiled prelude and rust-analyzer's index of it. The grader uses this between
-    /// submissions, so that one learner's notebook never sees another's.
-    ///
-    /// # Errors
-    /// When the evaluation thread has stopped or the prelude does not load again; start a new session then.
-    pub fn reset(&mut self) -> Result<(), String> {
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        self.requests.send(Request::ResetConfig(tx)).map_err(|_| "the evaluation thread stopped".to_string())?;
-        rx.recv().map_err(|_| "the evaluation thread stopped".to_string())?;
-        self.displays.clear();
-        self.clear()
     }
 
     fn load_prelude(&mut self) -> Result<(), String> {
@@ -752,10 +734,6 @@ fn worker(dir: PathBuf, ready: Sender<Ready>, inbox: Receiver<Request>) {
             }
             Request::Hover(code, at, reply) => {
                 let _ = reply.send(context.hover_at(&code, at).ok().map(|(text, _)| text));
-            }
-            Request::ResetConfig(reply) => {
-                context.reset_config();
-                let _ = reply.send(());
             }
         }
     }

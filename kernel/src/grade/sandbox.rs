@@ -1,0 +1,228 @@
+//! One sandbox per submission: the process tree that grades it (`candlelit grade-worker`, evcxr's cell process,
+//! cargo, rustc and anything a cell starts) runs where the grader can limit it and kill all of it.
+//!
+//! On Linux with bubblewrap (`bwrap`) and user namespaces, the tree gets new user, mount, PID, network, IPC and UTS
+//! namespaces and no capabilities: it sees the system's programs and libraries, the Rust toolchain and the
+//! prelude's sources read-only, its own copy of the compile cache, and a scratch folder — nothing of the lesson
+//! source, other submissions or the reports — and has no network. When the grader kills the sandbox's first
+//! process, the kernel ends every process in its PID namespace.
+//!
+//! Everywhere, each process of the tree gets rlimits (no core files, a largest file), and a cgroup (v1 or v2, where
+//! this user can create one) holds the memory and the number of processes of the whole tree. Without namespaces
+//! (no bwrap, macOS, a host that forbids them) the tree runs in its own process group with the same limits, and
+//! the grader says once what that does not isolate.
+
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// How submissions are isolated on this machine.
+#[derive(Debug, Clone)]
+pub enum Isolation {
+    /// bubblewrap with new namespaces (the path of `bwrap`).
+    Namespaces(PathBuf),
+    /// Only a process group, rlimits and (maybe) a cgroup; why namespaces are not used.
+    ProcessGroup(String),
+}
+
+/// What one sandbox needs.
+pub struct Spec<'a> {
+    /// The `candlelit` binary.
+    pub exe: &'a Path,
+    /// The sandbox's private folder (its only writable place besides its cache copy).
+    pub scratch: &'a Path,
+    /// The compile cache the grader uses (`$CANDLELIT_CACHE`); the sandbox gets `scratch/cache` in its place.
+    pub cache: &'a Path,
+    /// The prelude crate's folder.
+    pub prelude: &'a Path,
+    /// Largest file a process may write, in bytes.
+    pub max_file: u64,
+}
+
+impl Isolation {
+    /// Namespaces when `bwrap` is installed and works here, else why not.
+    pub fn detect() -> Isolation {
+        if std::env::var("CANDLELIT_SANDBOX").is_ok_and(|v| v == "off") {
+            return Isolation::ProcessGroup("CANDLELIT_SANDBOX=off".into());
+        }
+        if !cfg!(target_os = "linux") {
+            return Isolation::ProcessGroup("namespaces are a Linux feature".into());
+        }
+        let Some(bwrap) = which("bwrap") else {
+            return Isolation::ProcessGroup(
+                "bubblewrap is not installed (Debian/Ubuntu: apt-get install bubblewrap)".into(),
+            );
+        };
+        let probe = Command::new(&bwrap)
+            .args(["--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "true"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output();
+        match probe {
+            Ok(out) if out.status.success() => Isolation::Namespaces(bwrap),
+            Ok(out) => Isolation::ProcessGroup(format!(
+                "bubblewrap cannot create namespaces here ({})",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )),
+            Err(e) => Isolation::ProcessGroup(format!("bubblewrap did not start ({e})")),
+        }
+    }
+
+    /// One line for the instructor: what a submission can and cannot reach.
+    pub fn describe(&self) -> String {
+        match self {
+            Isolation::Namespaces(_) => "each submission runs in its own sandbox (bubblewrap: no network, no view of \
+                                         the lesson, other submissions or the reports, its own compile cache)"
+                .into(),
+            Isolation::ProcessGroup(why) => format!(
+                "submissions are NOT isolated from this machine: {why}. Each runs in its own process group with \
+                 limits and is killed with it, but its code can read and write what you can"
+            ),
+        }
+    }
+
+    /// Whether the sandbox gets its own copy of the compile cache (with namespaces it sees no other).
+    pub fn private_cache(&self) -> bool {
+        matches!(self, Isolation::Namespaces(_))
+    }
+
+    /// The command that starts `candlelit grade-worker` for one submission, in its sandbox.
+    pub fn command(&self, spec: &Spec, cgroup: Option<&super::cgroup::Cgroup>) -> Command {
+        let mut command = match self {
+            Isolation::Namespaces(bwrap) => {
+                let mut command = Command::new(bwrap);
+                command.args(bwrap_args(spec)).arg("--").arg(spec.exe).arg("grade-worker");
+                command
+            }
+            Isolation::ProcessGroup(_) => {
+                let mut command = Command::new(spec.exe);
+                command.arg("grade-worker").current_dir(spec.scratch.join("work"));
+                command
+            }
+        };
+        command.env("CANDLELIT_DATA", spec.scratch.join("data"));
+        if self.private_cache() {
+            // A home of its own; rustup and cargo are told where theirs are, since they look there by default.
+            let toolchain = toolchain_dirs();
+            command.env("HOME", spec.scratch.join("home")).env("CANDLELIT_CACHE", spec.cache);
+            command.env("RUSTUP_HOME", &toolchain[0]).env("CARGO_HOME", &toolchain[1]);
+        }
+        let join: Vec<CString> = cgroup.map(super::cgroup::Cgroup::procs_files).unwrap_or_default();
+        let max_file = spec.max_file;
+        use std::os::unix::process::CommandExt;
+        // SAFETY: the closure runs in the child between fork and exec and only makes async-signal-safe system calls
+        // (setsid, setrlimit, open, write, close) on memory prepared before the fork.
+        unsafe {
+            command.pre_exec(move || {
+                libc::setsid();
+                limit(libc::RLIMIT_CORE, 0);
+                limit(libc::RLIMIT_FSIZE, max_file);
+                for file in &join {
+                    let fd = libc::open(file.as_ptr(), libc::O_WRONLY);
+                    if fd >= 0 {
+                        libc::write(fd, b"0".as_ptr().cast(), 1);
+                        libc::close(fd);
+                    }
+                }
+                Ok(())
+            });
+        }
+        command
+    }
+}
+
+fn limit(resource: libc::__rlimit_resource_t, value: u64) {
+    let value = value as libc::rlim_t;
+    let rlimit = libc::rlimit { rlim_cur: value, rlim_max: value };
+    // SAFETY: setrlimit reads the struct passed; a failure leaves the old limit.
+    unsafe { libc::setrlimit(resource, &rlimit) };
+}
+
+/// bubblewrap's arguments: what the sandbox sees, and where.
+fn bwrap_args(spec: &Spec) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "--unshare-all",
+        "--die-with-parent",
+        "--new-session",
+        "--cap-drop",
+        "ALL",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--tmpfs",
+        "/tmp",
+    ]
+    .map(str::to_string)
+    .to_vec();
+    let ro = |args: &mut Vec<String>, path: &Path| {
+        if path.exists() {
+            args.extend(["--ro-bind".into(), path.display().to_string(), path.display().to_string()]);
+        }
+    };
+    for top in ["/usr", "/etc", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/opt"] {
+        let path = Path::new(top);
+        match std::fs::read_link(path) {
+            Ok(target) => args.extend(["--symlink".into(), target.display().to_string(), top.into()]),
+            Err(_) => ro(&mut args, path),
+        }
+    }
+    // The toolchain (rustup's proxies and toolchains, cargo's registry of crate sources) and the binary.
+    for dir in toolchain_dirs() {
+        ro(&mut args, &dir);
+    }
+    ro(&mut args, spec.exe);
+    // The prelude crate, without the lessons and notebooks beside it.
+    for part in ["Cargo.toml", "Cargo.lock", "src", "kernel/Cargo.toml"] {
+        ro(&mut args, &spec.prelude.join(part));
+    }
+    // Data: the read-only mirror and shared folder, a private folder for what the prelude unpacks.
+    for var in ["CANDLELIT_DATA_MIRROR", "CANDLELIT_SHARED_DATA"] {
+        if let Some(dir) = std::env::var_os(var).map(PathBuf::from).filter(|d| d.is_absolute()) {
+            ro(&mut args, &dir);
+        }
+    }
+    let scratch = spec.scratch.display().to_string();
+    args.extend(["--bind".into(), scratch.clone(), scratch]);
+    args.extend(["--bind".into(), spec.scratch.join("cache").display().to_string(), spec.cache.display().to_string()]);
+    args.extend(["--chdir".into(), spec.scratch.join("work").display().to_string()]);
+    args
+}
+
+/// Where the Rust toolchain lives: rustup's home, cargo's home, and rustc's sysroot when it is elsewhere.
+fn toolchain_dirs() -> Vec<PathBuf> {
+    let home = dirs::home_dir().unwrap_or_default();
+    let from =
+        |var: &str, default: &str| std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| home.join(default));
+    let mut dirs = vec![from("RUSTUP_HOME", ".rustup"), from("CARGO_HOME", ".cargo")];
+    if let Ok(out) = Command::new("rustc").args(["--print", "sysroot"]).output() {
+        let sysroot = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if sysroot.is_absolute() && !dirs.iter().any(|d| sysroot.starts_with(d)) {
+            dirs.push(sysroot);
+        }
+    }
+    dirs
+}
+
+/// The first `name` on `PATH`.
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?).map(|dir| dir.join(name)).find(|p| p.is_file())
+}
+
+/// Copies the cache's folder for this prelude into the sandbox's `scratch/cache`, at the same relative place, so
+/// the sandbox compiles against a warm cache it can change without changing the grader's. Locks are left behind.
+pub fn copy_cache(cache: &Path, slot_root: &Path, scratch: &Path) -> std::io::Result<()> {
+    let relative = slot_root.strip_prefix(cache).map_err(std::io::Error::other)?;
+    let into = scratch.join("cache").join(relative);
+    std::fs::create_dir_all(into.parent().unwrap_or(&into))?;
+    let status = Command::new("cp").arg("-a").arg("--reflink=auto").arg(slot_root).arg(&into).status()?;
+    if !status.success() {
+        return Err(std::io::Error::other(format!("cp -a {} {} failed", slot_root.display(), into.display())));
+    }
+    for entry in std::fs::read_dir(&into)?.flatten() {
+        if entry.file_name().to_string_lossy().ends_with(".lock") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    Ok(())
+}

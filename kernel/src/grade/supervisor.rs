@@ -1,0 +1,192 @@
+//! The grader's side of one sandbox: starts `candlelit grade-worker` for a submission, feeds it the job, reads its
+//! answer, stops the whole tree at the deadline (compilation included), and leaves nothing behind — no process,
+//! no scratch file.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use super::cgroup::Cgroup;
+use super::sandbox::{self, Isolation, Spec};
+use super::worker::{Answer, JobRef};
+use super::{Graded, Submission};
+use crate::notebook::Notebook;
+
+/// Most bytes of answer read from one worker; a worker that sends more is stopped.
+const MAX_ANSWER: usize = 512 << 20;
+/// What the sandbox may take beyond the cells' memory limit: the worker, cargo, rustc and rust-analyzer.
+const TOOLS_MIB: u64 = 3072;
+/// Most processes and threads of one sandbox's tree.
+const MAX_TASKS: u64 = 2048;
+/// Time for starting the session and loading the prelude, on top of the submission's own time.
+const START_UP: Duration = Duration::from_secs(180);
+
+/// Everything the submissions of a batch share.
+pub struct Batch<'a> {
+    /// What they are graded against.
+    pub graded: &'a Graded,
+    /// How they are isolated.
+    pub isolation: &'a Isolation,
+    /// The `candlelit` binary.
+    pub exe: PathBuf,
+    /// The compile cache, and the folder of this prelude's compile folders in it.
+    pub cache: PathBuf,
+    /// This prelude's folder of compile folders, warm.
+    pub slot_root: PathBuf,
+    /// The prelude crate.
+    pub prelude: PathBuf,
+    /// Where sandboxes get their scratch folders.
+    pub scratch: PathBuf,
+}
+
+/// A graded submission: its grades, and the notebook as graded when the worker got that far.
+pub struct Outcome {
+    /// The grades.
+    pub submission: Submission,
+    /// The graded notebook.
+    pub notebook: Option<Notebook>,
+    /// Processes of the sandbox still alive after it was stopped (0 unless something escaped the kill).
+    pub left_behind: usize,
+}
+
+/// Grades `book` (the submission `name`, the `index`-th of the batch) in a sandbox of its own.
+pub fn grade(batch: &Batch, index: usize, name: &str, book: &Notebook) -> Outcome {
+    let scratch = batch.scratch.join(format!("submission-{index}"));
+    let outcome = run(batch, index, &scratch, name, book);
+    let _ = std::fs::remove_dir_all(&scratch);
+    outcome.unwrap_or_else(|problem| Outcome {
+        submission: super::zero(Path::new(name), &batch.graded.exercises, problem),
+        notebook: None,
+        left_behind: 0,
+    })
+}
+
+fn run(batch: &Batch, index: usize, scratch: &Path, name: &str, book: &Notebook) -> Result<Outcome, String> {
+    for dir in ["work", "home", "data"] {
+        std::fs::create_dir_all(scratch.join(dir)).map_err(|e| format!("cannot create the sandbox's folder: {e}"))?;
+    }
+    if batch.isolation.private_cache() {
+        sandbox::copy_cache(&batch.cache, &batch.slot_root, scratch)
+            .map_err(|e| format!("cannot copy the compile cache into the sandbox: {e}"))?;
+    }
+    let limits = &batch.graded.limits;
+    let cgroup_name = format!("candlelit-grade-{}-{index}", std::process::id());
+    let cgroup = Cgroup::create(&cgroup_name, (limits.memory_mib + TOOLS_MIB) << 20, MAX_TASKS).ok();
+    let spec = Spec { exe: &batch.exe, scratch, cache: &batch.cache, prelude: &batch.prelude, max_file: 4 << 30 };
+    let mut command = batch.isolation.command(&spec, cgroup.as_ref());
+    command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    if std::env::var_os("CANDLELIT_DEBUG").is_some() {
+        eprintln!("candlelit debug: sandbox command {command:?}");
+    }
+    let mut child = command.spawn().map_err(|e| format!("the sandbox did not start: {e}"))?;
+    let group = i32::try_from(child.id()).unwrap_or(0);
+    let job = JobRef { graded: batch.graded, submission: name, notebook: book.to_text() };
+    let job = serde_json::to_string(&job).map_err(|e| format!("cannot write the job: {e}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(job.as_bytes());
+        });
+    }
+    let (answers_tx, answers) = crossbeam_channel::unbounded::<Answer>();
+    let stdout = child.stdout.take();
+    let reader = std::thread::spawn(move || {
+        let Some(stdout) = stdout else { return false };
+        let mut read = 0usize;
+        for line in BufReader::new(stdout.take(MAX_ANSWER as u64)).lines() {
+            let Ok(line) = line else { break };
+            read += line.len() + 1;
+            if let Ok(answer) = serde_json::from_str::<Answer>(&line) {
+                let _ = answers_tx.send(answer);
+            }
+        }
+        read >= MAX_ANSWER
+    });
+    let stderr = child.stderr.take();
+    let log = std::thread::spawn(move || tail_of(stderr));
+    let deadline = Instant::now() + limits.total + START_UP;
+    let (mut last, mut done) = (None, None);
+    loop {
+        match answers.recv_deadline(deadline) {
+            Ok(Answer::Partial(partial)) => last = Some(partial),
+            Ok(Answer::Done { submission, notebook }) => {
+                done = Some((submission, notebook));
+                break;
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => break,
+        }
+    }
+    let timed_out = done.is_none() && Instant::now() >= deadline;
+    // Everything the sandbox started goes, whatever happened: its process group, then what the cgroup still holds.
+    // SAFETY: kill(2) has no memory-safety requirements; the group is the sandbox's own (setsid in its first process).
+    unsafe { libc::kill(-group, libc::SIGKILL) };
+    let _ = child.kill();
+    let status = child.wait().ok();
+    let flooded = reader.join().unwrap_or(false);
+    let log = log.join().unwrap_or_default();
+    let out_of_memory = cgroup.as_ref().is_some_and(Cgroup::ran_out_of_memory);
+    let left_behind = cgroup.as_ref().map_or(0, |c| {
+        c.kill_all();
+        c.processes().len()
+    });
+    drop(cgroup);
+    let mut problems = Vec::new();
+    if out_of_memory {
+        problems.push(format!(
+            "it ran out of memory: the whole submission (cells, compiler and grader) may use {} MiB",
+            limits.memory_mib + TOOLS_MIB
+        ));
+    }
+    let (mut submission, notebook) = match done {
+        Some((submission, notebook)) => (submission, Notebook::parse(&notebook).ok()),
+        None => {
+            let why = if timed_out {
+                format!(
+                    "grading stopped: the submission used up its {:.0} s (cells and their compilation) and its sandbox \
+                     was stopped; exercises not graded by then get no points",
+                    (limits.total + START_UP).as_secs_f64()
+                )
+            } else if flooded {
+                "grading stopped: the submission's sandbox sent more than 512 MiB of answer and was stopped".into()
+            } else {
+                format!(
+                    "grading stopped: the submission's sandbox ended without a grade ({}){}",
+                    status.map_or_else(|| "no status".to_string(), |s| s.to_string()),
+                    last_lines(&log)
+                )
+            };
+            problems.push(why);
+            let partial = last.unwrap_or_else(|| super::zero(Path::new(name), &batch.graded.exercises, String::new()));
+            (partial, None)
+        }
+    };
+    submission.problems.retain(|p| !p.is_empty());
+    submission.problems.extend(problems);
+    Ok(Outcome { submission, notebook, left_behind })
+}
+
+/// The last 64 KiB of what the worker wrote on stderr (compiler chatter, its own errors).
+fn tail_of(stderr: Option<std::process::ChildStderr>) -> String {
+    let Some(mut stderr) = stderr else { return String::new() };
+    let mut kept: Vec<u8> = Vec::new();
+    let mut buffer = [0u8; 8192];
+    while let Ok(n) = stderr.read(&mut buffer) {
+        if n == 0 {
+            break;
+        }
+        kept.extend_from_slice(&buffer[..n]);
+        if kept.len() > 128 << 10 {
+            kept.drain(..kept.len() - (64 << 10));
+        }
+    }
+    String::from_utf8_lossy(&kept).into_owned()
+}
+
+fn last_lines(log: &str) -> String {
+    let lines: Vec<&str> = log.trim().lines().filter(|l| l.starts_with("candlelit")).collect();
+    match lines.last() {
+        Some(line) => format!(": {line}"),
+        None => String::new(),
+    }
+}
