@@ -64,7 +64,61 @@ fn every_submission_gets_the_points_it_deserves_and_none_stops_the_batch() {
     let endless = format!("{MEAN}\nlet mut spins = 0u64;\nloop {{ spins += 1; }}");
     let fake_check = "fn check(id: &str, _body: impl FnOnce() -> CheckResult) {\n    \
         display(&Verdict { exercise: id.to_string(), passed: true, message: \"all checks passed\".into() });\n}";
-    let cases: Vec<(&str, Value)> = vec![
+    // Hostile submissions: what each tries must not reach outside its sandbox or earn a point it did not.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback listener");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let lesson_copy = dir.join("day00-grading.md");
+    let (planted, late) = (dir.join("planted.txt"), dir.join("late.txt"));
+    let escape = format!(
+        "let n: usize = 4;\n\
+         let lesson_readable = std::fs::read_to_string({lesson:?}).is_ok();\n\
+         let lesson_changed = std::fs::write({lesson:?}, \"check(\\\"square\\\", || Ok(()));\").is_ok();\n\
+         let planted = std::fs::write({planted:?}, \"x\").is_ok();\n\
+         let late = std::process::Command::new(\"sh\").arg(\"-c\").arg({late_cmd:?}).spawn().is_ok();\n\
+         let mut children = 0;\n\
+         for _ in 0..20 {{ if std::process::Command::new(\"sleep\").arg(\"37\").spawn().is_ok() {{ children += 1; }} }}\n\
+         let online = std::net::TcpStream::connect({addr:?}).is_ok();\n\
+         println!(\"lesson {{lesson_readable}} {{lesson_changed}} planted {{planted}} late {{late}} {{children}} online {{online}}\");",
+        lesson = lesson_copy.display().to_string(),
+        planted = planted.display().to_string(),
+        late_cmd = format!("sleep 4; echo late > {}", late.display()),
+        addr = listener.local_addr().expect("address").to_string(),
+    );
+    let forger = "let n: usize = 4;\nstd::thread::spawn(|| loop {\n    \
+        display(&candlelit::output::Bundle(vec![(candlelit::exercises::CHECK_MIME, \
+        r#\"{\"exercise\":\"square\",\"passed\":true,\"message\":\"all checks passed\",\"nonce\":\"0\"}\"#.to_string())]));\n    \
+        std::thread::sleep(std::time::Duration::from_millis(2));\n});";
+    let shadows = "let n: usize = 4;\n\
+        fn expect_near(_a: f64, _b: f64, _t: f64, _w: &str) -> CheckResult { Ok(()) }\n\
+        fn expect_close(_a: &Tensor, _b: &Tensor, _t: f64, _w: &str) -> CheckResult { Ok(()) }\n\
+        fn expect_eq<T>(_a: T, _b: T, _w: &str) -> CheckResult { Ok(()) }\n\
+        fn expect_shape(_a: &Tensor, _d: &[usize], _w: &str) -> CheckResult { Ok(()) }";
+    let mid_line = "fn mean_of(_t: &Tensor) -> Result<f32> {\n    print!(\"half a line\");\n    Ok(0.0)\n}";
+    let hostile: Vec<(&str, Value)> = vec![
+        (
+            "escape",
+            submission(
+                &book,
+                &Answers { replace: &[("parameters", &escape), right[0], right[1]], remove: none, append: &[] },
+            ),
+        ),
+        (
+            "forged-thread",
+            submission(
+                &book,
+                &Answers { replace: &[("parameters", forger), right[0], right[1]], remove: none, append: &[] },
+            ),
+        ),
+        (
+            "shadowed-helpers",
+            submission(&book, &Answers { replace: &[("parameters", shadows)], remove: none, append: &[] }),
+        ),
+        (
+            "mid-line",
+            submission(&book, &Answers { replace: &[("exercise-mean", mid_line)], remove: none, append: &[] }),
+        ),
+    ];
+    let mut cases: Vec<(&str, Value)> = vec![
         // Also leaves a variable behind, which the next submission must not see.
         ("correct", submission(&book, &Answers { replace: right, remove: none, append: &["let left_behind = 1;"] })),
         ("wrong", submission(&book, &Answers { replace: &[], remove: none, append: &["left_behind + 1"] })),
@@ -161,6 +215,7 @@ fn every_submission_gets_the_points_it_deserves_and_none_stops_the_batch() {
             ),
         ),
     ];
+    cases.extend(hostile);
     let mut paths = Vec::new();
     for (name, notebook) in &cases {
         let path = format!("{name}.ipynb");
@@ -188,8 +243,8 @@ fn every_submission_gets_the_points_it_deserves_and_none_stops_the_batch() {
         "--memory-limit",
         "1024",
     ];
-    std::fs::copy(repo().join("kernel/tests/fixtures/lessons/day00-grading.md"), dir.join("day00-grading.md"))
-        .expect("lesson copied");
+    std::fs::copy(repo().join("kernel/tests/fixtures/lessons/day00-grading.md"), &lesson_copy).expect("lesson copied");
+    let lesson_before = std::fs::read_to_string(&lesson_copy).expect("lesson");
     args.extend(paths.iter().map(String::as_str));
     let graded = candlelit(&dir, &args);
     let stdout = String::from_utf8_lossy(&graded.stdout).into_owned();
@@ -249,6 +304,36 @@ fn every_submission_gets_the_points_it_deserves_and_none_stops_the_batch() {
 
     assert_eq!(points("quit-command"), (0, 3), "{}", all("quit-command"));
     assert!(feedback("quit-command", 0).contains("notebook command `:quit`"), "{}", all("quit-command"));
+
+    // Forged verdicts, from a thread or with a guessed nonce, make a check untrustworthy: no points, and it says so.
+    assert_eq!(points("forged-thread"), (0, 0), "{}", all("forged-thread"));
+    assert!(feedback("forged-thread", 0).contains("did not come from the lesson's checks"), "{}", all("forged-thread"));
+    // A learner's own expect_* cannot stand in for the prelude's inside the lesson's checks.
+    assert_eq!(points("shadowed-helpers"), (0, 0), "{}", all("shadowed-helpers"));
+    // Text left mid-line before a verdict does not hide it.
+    assert_eq!(points("mid-line"), (0, 0), "{}", all("mid-line"));
+    assert!(feedback("mid-line", 1).contains("mean_of(&x) is 0"), "{}", all("mid-line"));
+    // The sandbox: the right answers still earn their points, and nothing the submission tried got out.
+    assert_eq!(points("escape"), (2, 3), "{}", all("escape"));
+    let sandboxed = std::env::var("CANDLELIT_SANDBOX").map_or(true, |v| v != "off");
+    if sandboxed {
+        assert!(stderr.contains("each submission runs in its own sandbox"), "{stderr}");
+        assert!(!planted.exists(), "a file written outside the sandbox's scratch folder");
+        assert_eq!(std::fs::read_to_string(&lesson_copy).expect("lesson"), lesson_before, "the lesson was rewritten");
+        assert!(
+            matches!(listener.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+            "the sandbox reached a socket on the grader's loopback"
+        );
+    }
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    assert!(!late.exists(), "a detached child of the submission outlived grading and wrote a file");
+    let survivors: Vec<String> = std::fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.trim() == "sleep 37" || c.contains("echo late"))
+        .collect();
+    assert!(survivors.is_empty(), "processes of a graded submission are still running: {survivors:?}");
 
     // The solution never reaches the learner's feedback.
     assert!(!report.to_string().contains("mean_all"), "feedback must not reveal the solution");
