@@ -11,6 +11,13 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace root").to_path_buf()
 }
 
+/// The user's cache folder, as `candlelit` finds it (`$XDG_CACHE_HOME`, else `~/.cache`).
+fn dirs_cache() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache"))
+}
+
 fn candlelit(dir: &Path, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_candlelit")).args(args).current_dir(dir).output().expect("candlelit runs")
 }
@@ -78,7 +85,9 @@ fn every_submission_gets_the_points_it_deserves_and_none_stops_the_batch() {
          let mut children = 0;\n\
          for _ in 0..20 {{ if std::process::Command::new(\"sleep\").arg(\"37\").spawn().is_ok() {{ children += 1; }} }}\n\
          let online = std::net::TcpStream::connect({addr:?}).is_ok();\n\
-         println!(\"lesson {{lesson_readable}} {{lesson_changed}} planted {{planted}} late {{late}} {{children}} online {{online}}\");",
+         let cache = std::path::PathBuf::from(std::env::var(\"CANDLELIT_CACHE\").unwrap_or_default());\n\
+         let cache_planted = std::fs::write(cache.join(\"planted-by-a-submission\"), \"x\").is_ok();\n\
+         println!(\"lesson {{lesson_readable}} {{lesson_changed}} planted {{planted}} {{cache_planted}} late {{late}} {{children}} online {{online}}\");",
         lesson = lesson_copy.display().to_string(),
         planted = planted.display().to_string(),
         late_cmd = format!("sleep 4; echo late > {}", late.display()),
@@ -94,7 +103,10 @@ fn every_submission_gets_the_points_it_deserves_and_none_stops_the_batch() {
         fn expect_eq<T>(_a: T, _b: T, _w: &str) -> CheckResult { Ok(()) }\n\
         fn expect_shape(_a: &Tensor, _d: &[usize], _w: &str) -> CheckResult { Ok(()) }";
     let mid_line = "fn mean_of(_t: &Tensor) -> Result<f32> {\n    print!(\"half a line\");\n    Ok(0.0)\n}";
+    let bomb =
+        "for i in 0..400_000u32 {\n    println!(\"{i:>8} .................................................\");\n}";
     let hostile: Vec<(&str, Value)> = vec![
+        ("output-bomb", submission(&book, &Answers { replace: right, remove: none, append: &[bomb] })),
         (
             "escape",
             submission(
@@ -242,6 +254,8 @@ fn every_submission_gets_the_points_it_deserves_and_none_stops_the_batch() {
         "10",
         "--memory-limit",
         "1024",
+        "--feedback",
+        "feedback",
     ];
     std::fs::copy(repo().join("kernel/tests/fixtures/lessons/day00-grading.md"), &lesson_copy).expect("lesson copied");
     let lesson_before = std::fs::read_to_string(&lesson_copy).expect("lesson");
@@ -313,12 +327,22 @@ fn every_submission_gets_the_points_it_deserves_and_none_stops_the_batch() {
     // Text left mid-line before a verdict does not hide it.
     assert_eq!(points("mid-line"), (0, 0), "{}", all("mid-line"));
     assert!(feedback("mid-line", 1).contains("mean_of(&x) is 0"), "{}", all("mid-line"));
+    // 24 MB of output: the points stand, and the feedback keeps the first MiB of it with a note.
+    assert_eq!(points("output-bomb"), (2, 3), "{}", all("output-bomb"));
+    let bombed = std::fs::read_to_string(dir.join("feedback/output-bomb.ipynb")).expect("feedback");
+    assert!(bombed.len() < 3 << 20 && bombed.contains("output passed 1024 KiB"), "{} bytes", bombed.len());
     // The sandbox: the right answers still earn their points, and nothing the submission tried got out.
     assert_eq!(points("escape"), (2, 3), "{}", all("escape"));
     let sandboxed = std::env::var("CANDLELIT_SANDBOX").map_or(true, |v| v != "off");
     if sandboxed {
         assert!(stderr.contains("each submission runs in its own sandbox"), "{stderr}");
         assert!(!planted.exists(), "a file written outside the sandbox's scratch folder");
+        let cache =
+            std::env::var_os("CANDLELIT_CACHE").map(PathBuf::from).unwrap_or_else(|| dirs_cache().join("candlelit"));
+        assert!(
+            !cache.join("planted-by-a-submission").exists(),
+            "the submission wrote into the grader's compile cache"
+        );
         assert_eq!(std::fs::read_to_string(&lesson_copy).expect("lesson"), lesson_before, "the lesson was rewritten");
         assert!(
             matches!(listener.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
