@@ -11,6 +11,16 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace root").to_path_buf()
 }
 
+/// The command lines of processes the escape submission starts, still running anywhere on the machine.
+fn survivors() -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.trim() == "sleep 37" || c.contains("echo late"))
+        .collect()
+}
+
 /// The user's cache folder, as `candlelit` finds it (`$XDG_CACHE_HOME`, else `~/.cache`).
 fn dirs_cache() -> PathBuf {
     std::env::var_os("XDG_CACHE_HOME")
@@ -107,6 +117,17 @@ fn every_submission_gets_the_points_it_deserves_and_none_stops_the_batch() {
         "for i in 0..400_000u32 {\n    println!(\"{i:>8} .................................................\");\n}";
     let hostile: Vec<(&str, Value)> = vec![
         ("output-bomb", submission(&book, &Answers { replace: right, remove: none, append: &[bomb] })),
+        (
+            "exit",
+            submission(
+                &book,
+                &Answers {
+                    replace: &[("exercise-square", "let squares = x.sqr()?;\nstd::process::exit(0);"), right[1]],
+                    remove: none,
+                    append: &[],
+                },
+            ),
+        ),
         (
             "escape",
             submission(
@@ -271,7 +292,9 @@ fn every_submission_gets_the_points_it_deserves_and_none_stops_the_batch() {
     assert_eq!(report["max_points"], 5);
     assert_eq!(report["exercises"], json!([{"id": "square", "max_points": 2}, {"id": "mean", "max_points": 3}]));
     let submissions = report["submissions"].as_array().expect("submissions");
-    assert_eq!(submissions.len(), paths.len(), "every submission is in the report, in order");
+    assert_eq!(submissions.len(), paths.len(), "every submission is in the report");
+    let order: Vec<&str> = submissions.iter().filter_map(|s| s["submission"].as_str()).collect();
+    assert_eq!(order, paths.iter().map(String::as_str).collect::<Vec<_>>(), "in the order given, whatever --jobs");
     let by_name = |name: &str| -> &Value {
         submissions.iter().find(|s| s["submission"] == format!("{name}.ipynb")).unwrap_or_else(|| panic!("{name}"))
     };
@@ -331,12 +354,19 @@ fn every_submission_gets_the_points_it_deserves_and_none_stops_the_batch() {
     assert_eq!(points("output-bomb"), (2, 3), "{}", all("output-bomb"));
     let bombed = std::fs::read_to_string(dir.join("feedback/output-bomb.ipynb")).expect("feedback");
     assert!(bombed.len() < 3 << 20 && bombed.contains("output passed 1024 KiB"), "{} bytes", bombed.len());
+    // `exit` ends the cells' process: the exercise it was in fails, the variables are gone, the batch goes on.
+    assert_eq!(points("exit"), (0, 0), "{}", all("exit"));
+    assert!(feedback("exit", 0).contains("stopped"), "{}", all("exit"));
     // The sandbox: the right answers still earn their points, and nothing the submission tried got out.
     assert_eq!(points("escape"), (2, 3), "{}", all("escape"));
     let sandboxed = std::env::var("CANDLELIT_SANDBOX").map_or(true, |v| v != "off");
     if sandboxed {
         assert!(stderr.contains("each submission runs in its own sandbox"), "{stderr}");
         assert!(!planted.exists(), "a file written outside the sandbox's scratch folder");
+        // What the submission saw, from its own output in its feedback: no lesson to read or rewrite, no file
+        // outside scratch, its own copy of the cache, children it could start, no network.
+        let seen = std::fs::read_to_string(dir.join("feedback/escape.ipynb")).expect("feedback");
+        assert!(seen.contains("lesson false false planted false true late true 20 online false"), "{seen}");
         let cache =
             std::env::var_os("CANDLELIT_CACHE").map(PathBuf::from).unwrap_or_else(|| dirs_cache().join("candlelit"));
         assert!(
@@ -351,13 +381,8 @@ fn every_submission_gets_the_points_it_deserves_and_none_stops_the_batch() {
     }
     std::thread::sleep(std::time::Duration::from_secs(6));
     assert!(!late.exists(), "a detached child of the submission outlived grading and wrote a file");
-    let survivors: Vec<String> = std::fs::read_dir("/proc")
-        .expect("/proc")
-        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
-        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-        .filter(|c| c.trim() == "sleep 37" || c.contains("echo late"))
-        .collect();
-    assert!(survivors.is_empty(), "processes of a graded submission are still running: {survivors:?}");
+    let left = survivors();
+    assert!(left.is_empty(), "processes of a graded submission are still running: {left:?}");
 
     // The solution never reaches the learner's feedback.
     assert!(!report.to_string().contains("mean_all"), "feedback must not reveal the solution");
@@ -395,5 +420,25 @@ fn every_submission_gets_the_points_it_deserves_and_none_stops_the_batch() {
         submission["exercises"][1]["feedback"].as_str().is_some_and(|f| f.starts_with("not graded")),
         "{submission}"
     );
+
+    // Without namespaces (CANDLELIT_SANDBOX=off, or no bubblewrap) the grader says so, and still kills everything a
+    // submission started. Last, because this submission rewrites the lesson file when nothing stops it.
+    let _ = std::fs::remove_file(&late);
+    let fallback = Command::new(env!("CARGO_BIN_EXE_candlelit"))
+        .args(["grade", "--lesson", "day00-grading.md", "--json", "fallback.json", "escape.ipynb"])
+        .current_dir(&dir)
+        .env("CANDLELIT_SANDBOX", "off")
+        .output()
+        .expect("candlelit runs");
+    let stderr = String::from_utf8_lossy(&fallback.stderr);
+    assert!(fallback.status.success(), "{stderr}");
+    assert!(stderr.contains("submissions are NOT isolated"), "{stderr}");
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("fallback.json")).expect("report")).expect("report json");
+    assert_eq!(report["submissions"][0]["points"], 5, "{report}");
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    assert!(!late.exists(), "without namespaces too, a detached child dies with its submission's process group");
+    let left = survivors();
+    assert!(left.is_empty(), "processes of a submission graded without namespaces survived: {left:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -225,6 +225,12 @@ pub fn run(args: &Args) -> Result<(), String> {
     };
     let isolation = Isolation::detect();
     eprintln!("candlelit grade: {}", isolation.describe());
+    match cgroup::Cgroup::create(&format!("candlelit-grade-{}-probe", std::process::id()), 64 << 20, 64) {
+        Ok(_) => eprintln!("candlelit grade: a cgroup limits each submission's memory and processes as a whole"),
+        Err(why) => eprintln!(
+            "candlelit grade: no cgroup for the submissions ({why}); their memory is limited per process instead"
+        ),
+    }
     let batch = warm_batch(&graded, &isolation)?;
     let jobs = args.jobs.unwrap_or_else(|| default_jobs(graded.limits.memory_mib)).clamp(1, total.max(1));
     eprintln!("candlelit grade: {total} submission(s), {jobs} at a time");

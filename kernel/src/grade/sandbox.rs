@@ -8,7 +8,8 @@
 //! process, the kernel ends every process in its PID namespace.
 //!
 //! Everywhere, each process of the tree gets rlimits (no core files, a largest file), and a cgroup (v1 or v2, where
-//! this user can create one) holds the memory and the number of processes of the whole tree. Without namespaces
+//! this user can create one) holds the memory and the number of processes of the whole tree; without one, each
+//! process gets the tree's memory limit as its own `RLIMIT_DATA`. Without namespaces
 //! (no bwrap, macOS, a host that forbids them) the tree runs in its own process group with the same limits, and
 //! the grader says once what that does not isolate.
 
@@ -37,6 +38,8 @@ pub struct Spec<'a> {
     pub prelude: &'a Path,
     /// Largest file a process may write, in bytes.
     pub max_file: u64,
+    /// Most memory each process may allocate, in bytes, when no cgroup limits the tree as a whole.
+    pub max_data: u64,
 }
 
 impl Isolation {
@@ -109,6 +112,8 @@ impl Isolation {
         }
         let join: Vec<CString> = cgroup.map(super::cgroup::Cgroup::procs_files).unwrap_or_default();
         let max_file = spec.max_file;
+        // Without a cgroup, every process of the tree gets the tree's memory limit for itself.
+        let max_data = if cgroup.is_none() { spec.max_data } else { u64::MAX };
         use std::os::unix::process::CommandExt;
         // SAFETY: the closure runs in the child between fork and exec and only makes async-signal-safe system calls
         // (setsid, setrlimit, open, write, close) on memory prepared before the fork.
@@ -117,6 +122,9 @@ impl Isolation {
                 libc::setsid();
                 limit(libc::RLIMIT_CORE, 0);
                 limit(libc::RLIMIT_FSIZE, max_file);
+                if max_data != u64::MAX {
+                    limit(libc::RLIMIT_DATA, max_data);
+                }
                 for file in &join {
                     let fd = libc::open(file.as_ptr(), libc::O_WRONLY);
                     if fd >= 0 {
@@ -156,7 +164,8 @@ fn bwrap_args(spec: &Spec) -> Vec<String> {
     .map(str::to_string)
     .to_vec();
     let ro = |args: &mut Vec<String>, path: &Path| {
-        if path.exists() {
+        let bound = args.windows(2).any(|w| w[0] == "--ro-bind" && Path::new(&w[1]) == path);
+        if path.exists() && !bound {
             args.extend(["--ro-bind".into(), path.display().to_string(), path.display().to_string()]);
         }
     };
@@ -225,4 +234,36 @@ pub fn copy_cache(cache: &Path, slot_root: &Path, scratch: &Path) -> std::io::Re
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sandbox_sees_the_preludes_sources_but_not_the_lessons_beside_them() {
+        let root = std::env::temp_dir().join(format!("candlelit-sandbox-args-{}", std::process::id()));
+        for part in ["src", "lessons", "kernel"] {
+            std::fs::create_dir_all(root.join(part)).expect("folder");
+        }
+        for file in ["Cargo.toml", "Cargo.lock", "kernel/Cargo.toml"] {
+            std::fs::write(root.join(file), "").expect("file");
+        }
+        let (exe, scratch, cache) = (root.join("candlelit"), root.join("scratch"), root.join("cache"));
+        std::fs::write(&exe, "").expect("binary");
+        let spec = Spec { exe: &exe, scratch: &scratch, cache: &cache, prelude: &root, max_file: 1, max_data: 1 };
+        let args = bwrap_args(&spec);
+        let bound: Vec<&str> =
+            args.windows(2).filter(|w| w[0] == "--ro-bind" || w[0] == "--bind").map(|w| w[1].as_str()).collect();
+        let shown = |p: &Path| p.display().to_string();
+        for visible in [root.join("src"), root.join("Cargo.toml"), root.join("Cargo.lock"), exe.clone()] {
+            assert!(bound.contains(&shown(&visible).as_str()), "{visible:?} in {args:?}");
+        }
+        assert!(!bound.iter().any(|b| b.ends_with("lessons") || *b == shown(&root)), "{args:?}");
+        assert!(args.contains(&"--unshare-all".to_string()) && args.contains(&"--die-with-parent".to_string()));
+        let cache_at = args.windows(3).find(|w| w[0] == "--bind" && w[2] == shown(&cache)).expect("the cache");
+        assert_eq!(cache_at[1], shown(&scratch.join("cache")), "the sandbox's own copy stands in for the cache");
+        assert_eq!(bound.iter().filter(|b| **b == shown(&root.join("src"))).count(), 1, "each path once");
+        let _ = std::fs::remove_dir_all(&root);
+    }
 }

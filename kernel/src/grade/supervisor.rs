@@ -73,7 +73,14 @@ fn run(batch: &Batch, index: usize, scratch: &Path, name: &str, book: &Notebook)
     let limits = &batch.graded.limits;
     let cgroup_name = format!("candlelit-grade-{}-{index}", std::process::id());
     let cgroup = Cgroup::create(&cgroup_name, (limits.memory_mib + TOOLS_MIB) << 20, MAX_TASKS).ok();
-    let spec = Spec { exe: &batch.exe, scratch, cache: &batch.cache, prelude: &batch.prelude, max_file: 4 << 30 };
+    let spec = Spec {
+        exe: &batch.exe,
+        scratch,
+        cache: &batch.cache,
+        prelude: &batch.prelude,
+        max_file: 4 << 30,
+        max_data: (limits.memory_mib + TOOLS_MIB) << 20,
+    };
     let mut command = batch.isolation.command(&spec, cgroup.as_ref());
     command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     if std::env::var_os("CANDLELIT_DEBUG").is_some() {
