@@ -67,6 +67,21 @@ impl Cgroup {
         self.dirs.iter().filter_map(|d| CString::new(d.join("cgroup.procs").display().to_string()).ok()).collect()
     }
 
+    /// Moves the calling process into the cgroup whose `cgroup.procs` files are `files` ([`Cgroup::procs_files`]).
+    /// Meant for a child between fork and exec: it only calls open, write and close.
+    pub fn join(files: &[CString]) {
+        for file in files {
+            // SAFETY: `file` is a valid NUL-terminated path; the buffer written is a static byte.
+            unsafe {
+                let fd = libc::open(file.as_ptr(), libc::O_WRONLY);
+                if fd >= 0 {
+                    libc::write(fd, b"0".as_ptr().cast(), 1);
+                    libc::close(fd);
+                }
+            }
+        }
+    }
+
     /// Whether the kernel had to stop a process of the tree for memory.
     pub fn ran_out_of_memory(&self) -> bool {
         let count = |file: &str, key: &str| -> u64 {
@@ -122,4 +137,44 @@ impl Drop for Cgroup {
 
 fn write(path: &Path, value: &str) -> Result<(), String> {
     std::fs::write(path, value).map_err(|e| format!("cannot write {} ({e})", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::CommandExt;
+
+    #[test]
+    fn a_cgroup_holds_what_joins_it_and_kills_all_of_it_or_says_why_there_is_none() {
+        let name = format!("candlelit-cgroup-test-{}", std::process::id());
+        let group = match Cgroup::create(&name, 256 << 20, 32) {
+            Ok(group) => group,
+            Err(why) => {
+                // A machine without cgroups for this user: the reason names what was missing.
+                assert!(why.contains("cgroup") || why.contains("cannot"), "{why}");
+                return;
+            }
+        };
+        let join = group.procs_files();
+        let mut command = std::process::Command::new("sleep");
+        command.arg("30");
+        // SAFETY: only open/write/close between fork and exec, on paths prepared before.
+        unsafe {
+            command.pre_exec(move || {
+                Cgroup::join(&join);
+                Ok(())
+            });
+        }
+        let mut child = command.spawn().expect("sleep starts");
+        let pid = i32::try_from(child.id()).expect("pid");
+        assert_eq!(group.processes(), [pid], "the child is in the cgroup");
+        assert!(!group.ran_out_of_memory());
+        group.kill_all();
+        let status = child.wait().expect("reaped");
+        assert!(!status.success(), "killed, not finished: {status}");
+        assert!(group.processes().is_empty());
+        let dirs = group.dirs.clone();
+        drop(group);
+        assert!(dirs.iter().all(|d| !d.exists()), "the cgroup is removed: {dirs:?}");
+    }
 }

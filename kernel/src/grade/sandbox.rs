@@ -125,13 +125,7 @@ impl Isolation {
                 if max_data != u64::MAX {
                     limit(libc::RLIMIT_DATA, max_data);
                 }
-                for file in &join {
-                    let fd = libc::open(file.as_ptr(), libc::O_WRONLY);
-                    if fd >= 0 {
-                        libc::write(fd, b"0".as_ptr().cast(), 1);
-                        libc::close(fd);
-                    }
-                }
+                super::cgroup::Cgroup::join(&join);
                 Ok(())
             });
         }
