@@ -1,16 +1,18 @@
 //! `candlelit grade SUBMISSION.ipynb...`: auto-grades learners' notebooks against the lesson they answer.
 //!
-//! For each submission, in a fresh Rust process with nothing of the submission before it (one session for the
-//! batch, [reset](crate::session::Session::reset) between submissions):
+//! Each submission is graded in a sandbox of its own ([`sandbox`]: a `candlelit grade-worker` process tree the
+//! grader limits and kills whole, [`supervisor`]), `--jobs N` at a time. In it:
 //! 1. every code cell runs in order, except the learner's copies of check cells (tagged `check`);
 //! 2. right after an exercise's cell (tagged `exercise`, id `exercise-ID`) the grader runs that exercise's
 //!    checks **from the lesson source**: the visible check and the hidden ones. An exercise whose cell was
 //!    deleted has its checks run after the last cell, so a learner who answered in a new cell is not penalised;
-//! 3. an exercise earns its points when its own cell ran and every one of its checks ran without an error and
-//!    without a ✘ verdict ([`candlelit::exercises::check`]). Editing or deleting a check cell gains nothing.
+//! 3. an exercise earns its points when its own cell ran and every one of its checks gave exactly its verdicts,
+//!    with the check cell's nonce, all ✔, and ended cleanly ([`checks`]). Editing, deleting or faking a check
+//!    cell gains nothing.
 //!
 //! Cells have a time limit each and the submission one in all; the process running the cells has a memory
-//! limit. A submission that does not compile, panics, loops forever or runs out of memory gets zero for the
+//! limit, and so has the whole sandbox where a cgroup can be made; a cell keeps at most `--output-limit` of
+//! output. A submission that does not compile, panics, loops forever or runs out of memory gets zero for the
 //! exercises it broke, a message saying so, and the grader goes on with the next one.
 //!
 //! # Report (`--json`)
@@ -309,7 +311,9 @@ pub fn run(args: &Args) -> Result<(), String> {
 fn warm_batch<'a>(graded: &'a Graded, isolation: &'a Isolation) -> Result<supervisor::Batch<'a>, String> {
     let options = Options::from_env();
     eprintln!("candlelit grade: loading the prelude once (the compile cache every submission starts from)");
-    drop(Session::start(options.clone())?);
+    let warm = Session::start(options.clone())?;
+    let warm_slot = warm.compile_dir().to_path_buf();
+    drop(warm);
     let exe = std::env::current_exe().map_err(|e| format!("cannot find the candlelit binary: {e}"))?;
     let scratch = std::env::temp_dir().join(format!("candlelit-grade-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).map_err(|e| format!("cannot create {}: {e}", scratch.display()))?;
@@ -318,6 +322,7 @@ fn warm_batch<'a>(graded: &'a Graded, isolation: &'a Isolation) -> Result<superv
         isolation,
         exe,
         slot_root: options.slot_root(),
+        warm_slot,
         cache: options.cache,
         prelude: options.prelude,
         scratch,

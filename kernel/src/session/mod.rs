@@ -28,6 +28,8 @@ use crossbeam_channel::{Receiver, Sender, select};
 
 pub use completeness::{Completeness, check as completeness};
 pub use instrument::instrument;
+/// The folder, under a prelude's folder of compile folders, that holds the prelude as one shared library.
+pub use shared_prelude::PACKAGE as WRAPPER_DIR;
 
 use reader::Reader;
 
@@ -390,6 +392,11 @@ impl Session {
             }
         });
         if ok { Ok(()) } else { Err(format!("cells could not run in {}: {problem}", dir.display())) }
+    }
+
+    /// The compile folder this session holds (`EVCXR_TMPDIR`): the prelude compiled, warm for the next session.
+    pub fn compile_dir(&self) -> &std::path::Path {
+        &self._slot.dir
     }
 
     /// An [`Interrupter`] for this session, to use from another thread.
