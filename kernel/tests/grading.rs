@@ -17,8 +17,14 @@ fn survivors() -> Vec<String> {
         .expect("/proc")
         .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
         .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-        .filter(|c| c.trim() == "sleep 37" || c.contains("echo late"))
+        .filter(|c| c.trim() == "sleep 37" || c.trim() == "sleep 38" || c.contains("echo late"))
         .collect()
+}
+
+/// `N children…` → N.
+fn children_count(text: &str) -> Option<usize> {
+    let (number, rest) = text.split_once(' ')?;
+    rest.starts_with("children").then(|| number.parse().ok()).flatten()
 }
 
 /// The user's cache folder, as `candlelit` finds it (`$XDG_CACHE_HOME`, else `~/.cache`).
@@ -115,7 +121,17 @@ fn every_submission_gets_the_points_it_deserves_and_none_stops_the_batch() {
     let mid_line = "fn mean_of(_t: &Tensor) -> Result<f32> {\n    print!(\"half a line\");\n    Ok(0.0)\n}";
     let bomb =
         "for i in 0..400_000u32 {\n    println!(\"{i:>8} .................................................\");\n}";
+    let fork_bomb = "let n: usize = 4;\nlet mut started = 0;\n\
+        for _ in 0..1000 { if std::process::Command::new(\"sleep\").arg(\"38\").spawn().is_ok() { started += 1; } }\n\
+        println!(\"started {started} children\");";
     let hostile: Vec<(&str, Value)> = vec![
+        (
+            "fork-bomb",
+            submission(
+                &book,
+                &Answers { replace: &[("parameters", fork_bomb), right[0], right[1]], remove: none, append: &[] },
+            ),
+        ),
         ("output-bomb", submission(&book, &Answers { replace: right, remove: none, append: &[bomb] })),
         (
             "exit",
@@ -277,6 +293,8 @@ fn every_submission_gets_the_points_it_deserves_and_none_stops_the_batch() {
         "1024",
         "--feedback",
         "feedback",
+        "--max-processes",
+        "400",
     ];
     std::fs::copy(repo().join("kernel/tests/fixtures/lessons/day00-grading.md"), &lesson_copy).expect("lesson copied");
     let lesson_before = std::fs::read_to_string(&lesson_copy).expect("lesson");
@@ -354,6 +372,17 @@ fn every_submission_gets_the_points_it_deserves_and_none_stops_the_batch() {
     assert_eq!(points("output-bomb"), (2, 3), "{}", all("output-bomb"));
     let bombed = std::fs::read_to_string(dir.join("feedback/output-bomb.ipynb")).expect("feedback");
     assert!(bombed.len() < 3 << 20 && bombed.contains("output passed 1024 KiB"), "{} bytes", bombed.len());
+    // A fork bomb stops at the sandbox's process limit, and its children go with it.
+    assert_eq!(points("fork-bomb"), (2, 3), "{}", all("fork-bomb"));
+    if stderr.contains("a cgroup limits each submission") {
+        let bombed = std::fs::read_to_string(dir.join("feedback/fork-bomb.ipynb")).expect("feedback");
+        // Its output line, `started N children` (the source has `started` too, never followed by a number).
+        let started: usize = bombed
+            .split("started ")
+            .find_map(children_count)
+            .unwrap_or_else(|| panic!("the count of children in {bombed}"));
+        assert!(started < 400, "the process limit held: {started} children started");
+    }
     // `exit` ends the cells' process: the exercise it was in fails, the variables are gone, the batch goes on.
     assert_eq!(points("exit"), (0, 0), "{}", all("exit"));
     assert!(feedback("exit", 0).contains("stopped"), "{}", all("exit"));

@@ -86,6 +86,10 @@ pub struct Args {
     /// Memory the cells of a submission may use, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 4096)]
     pub memory_limit: u64,
+    /// Processes and threads one submission's sandbox may have at once, compiler included (where a cgroup can
+    /// be made; a fork bomb stops there).
+    #[arg(long, value_name = "N", default_value_t = 2048)]
+    pub max_processes: u64,
     /// Submissions graded at once, each in its own sandbox (default: what the cores and the memory allow).
     #[arg(long, short = 'j', value_name = "N")]
     pub jobs: Option<usize>,
@@ -178,6 +182,8 @@ struct Limits {
     memory_mib: u64,
     /// Output a cell may keep (nbgrader's limit, `--output-limit`).
     output_bytes: usize,
+    /// Processes and threads of the whole sandbox (`--max-processes`).
+    tasks: u64,
 }
 
 /// Runs `candlelit grade`.
@@ -207,6 +213,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         total: Duration::from_secs_f64(args.total_timeout.max(0.1)),
         memory_mib: args.memory_limit.max(64),
         output_bytes: (args.output_limit.max(1) as usize).saturating_mul(1024),
+        tasks: args.max_processes.max(64),
     };
     let parameters = crate::runner::parse_parameters(&args.parameters)?;
     crate::session::memory::limit_sessions(limits.memory_mib);

@@ -17,8 +17,6 @@ use crate::notebook::Notebook;
 const MAX_ANSWER: usize = 512 << 20;
 /// What the sandbox may take beyond the cells' memory limit: the worker, cargo, rustc and rust-analyzer.
 const TOOLS_MIB: u64 = 3072;
-/// Most processes and threads of one sandbox's tree.
-const MAX_TASKS: u64 = 2048;
 /// Time for starting the session and loading the prelude, on top of the submission's own time.
 const START_UP: Duration = Duration::from_secs(180);
 
@@ -74,7 +72,7 @@ fn run(batch: &Batch, index: usize, scratch: &Path, name: &str, book: &Notebook)
     }
     let limits = &batch.graded.limits;
     let cgroup_name = format!("candlelit-grade-{}-{index}", std::process::id());
-    let cgroup = Cgroup::create(&cgroup_name, (limits.memory_mib + TOOLS_MIB) << 20, MAX_TASKS).ok();
+    let cgroup = Cgroup::create(&cgroup_name, (limits.memory_mib + TOOLS_MIB) << 20, limits.tasks).ok();
     let spec = Spec {
         exe: &batch.exe,
         scratch,
