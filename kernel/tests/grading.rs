@@ -452,7 +452,6 @@ fn every_submission_gets_the_points_it_deserves_and_none_stops_the_batch() {
 
     // Without namespaces (CANDLELIT_SANDBOX=off, or no bubblewrap) the grader says so, and still kills everything a
     // submission started. Last, because this submission rewrites the lesson file when nothing stops it.
-    let _ = std::fs::remove_file(&late);
     let fallback = Command::new(env!("CARGO_BIN_EXE_candlelit"))
         .args(["grade", "--lesson", "day00-grading.md", "--json", "fallback.json", "escape.ipynb"])
         .current_dir(&dir)
@@ -465,8 +464,7 @@ fn every_submission_gets_the_points_it_deserves_and_none_stops_the_batch() {
     let report: Value =
         serde_json::from_slice(&std::fs::read(dir.join("fallback.json")).expect("report")).expect("report json");
     assert_eq!(report["submissions"][0]["points"], 5, "{report}");
-    std::thread::sleep(std::time::Duration::from_secs(6));
-    assert!(!late.exists(), "without namespaces too, a detached child dies with its submission's process group");
+    // (Its delayed write may land while it is being graded: without namespaces it can write where you can.)
     let left = survivors();
     assert!(left.is_empty(), "processes of a submission graded without namespaces survived: {left:?}");
     let _ = std::fs::remove_dir_all(&dir);
