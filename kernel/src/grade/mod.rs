@@ -745,6 +745,13 @@ fn describe(ran: &CellRun, timeout: Duration, limits: &Limits) -> String {
     if error.ename == "CellTimeout" {
         return format!("it was stopped after {:.0} s (an endless loop, or far too much work?)", timeout.as_secs_f64());
     }
+    if error.evalue.contains("Resource temporarily unavailable") {
+        return format!(
+            "it could not be compiled or run: the submission already has {} processes and threads running (processes \
+             its cells started and never ended?), the most one submission may have",
+            limits.tasks
+        );
+    }
     match error.kind {
         ErrorKind::Restarted if stderr.contains("memory allocation of") => format!(
             "it ran out of memory (the limit is {} MiB) and the process was restarted, so earlier variables were \
