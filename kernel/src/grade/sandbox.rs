@@ -133,7 +133,13 @@ impl Isolation {
     }
 }
 
-fn limit(resource: libc::__rlimit_resource_t, value: u64) {
+/// The type of `setrlimit`'s resource argument: glibc's enum on Linux, a plain `int` elsewhere.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+type Resource = libc::__rlimit_resource_t;
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+type Resource = libc::c_int;
+
+fn limit(resource: Resource, value: u64) {
     let value = value as libc::rlim_t;
     let rlimit = libc::rlimit { rlim_cur: value, rlim_max: value };
     // SAFETY: setrlimit reads the struct passed; a failure leaves the old limit.
@@ -228,4 +234,55 @@ pub fn copy_cache(cache: &Path, slot_root: &Path, slot: &Path, scratch: &Path) -
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sandbox_sees_the_preludes_sources_but_not_the_lessons_beside_them() {
+        let root = std::env::temp_dir().join(format!("candlelit-sandbox-args-{}", std::process::id()));
+        for part in ["src", "lessons", "kernel"] {
+            std::fs::create_dir_all(root.join(part)).expect("folder");
+        }
+        for file in ["Cargo.toml", "Cargo.lock", "kernel/Cargo.toml"] {
+            std::fs::write(root.join(file), "").expect("file");
+        }
+        let (exe, scratch, cache) = (root.join("candlelit"), root.join("scratch"), root.join("cache"));
+        std::fs::write(&exe, "").expect("binary");
+        let spec = Spec { exe: &exe, scratch: &scratch, cache: &cache, prelude: &root, max_file: 1, max_data: 1 };
+        let args = bwrap_args(&spec);
+        let bound: Vec<&str> =
+            args.windows(2).filter(|w| w[0] == "--ro-bind" || w[0] == "--bind").map(|w| w[1].as_str()).collect();
+        let shown = |p: &Path| p.display().to_string();
+        for visible in [root.join("src"), root.join("Cargo.toml"), root.join("Cargo.lock"), exe.clone()] {
+            assert!(bound.contains(&shown(&visible).as_str()), "{visible:?} in {args:?}");
+        }
+        assert!(!bound.iter().any(|b| b.ends_with("lessons") || *b == shown(&root)), "{args:?}");
+        assert!(args.contains(&"--unshare-all".to_string()) && args.contains(&"--die-with-parent".to_string()));
+        let cache_at = args.windows(3).find(|w| w[0] == "--bind" && w[2] == shown(&cache)).expect("the cache");
+        assert_eq!(cache_at[1], shown(&scratch.join("cache")), "the sandbox's own copy stands in for the cache");
+        assert_eq!(bound.iter().filter(|b| **b == shown(&root.join("src"))).count(), 1, "each path once");
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn a_sandbox_gets_the_settings_and_one_warm_compile_folder_not_every_one() {
+        let root = std::env::temp_dir().join(format!("candlelit-sandbox-copy-{}", std::process::id()));
+        let cache = root.join("cache");
+        let slots = cache.join("sessions").join("cpu-1");
+        for dir in [".cargo", crate::session::WRAPPER_DIR, "slot-0/target", "slot-1/target"] {
+            std::fs::create_dir_all(slots.join(dir)).expect("folder");
+        }
+        std::fs::write(slots.join("slot-1/target/lib.so"), "compiled").expect("file");
+        std::fs::write(slots.join("slot-1.lock"), "").expect("lock");
+        let scratch = root.join("scratch");
+        copy_cache(&cache, &slots, &slots.join("slot-1"), &scratch).expect("copied");
+        let copied = scratch.join("cache/sessions/cpu-1");
+        assert_eq!(std::fs::read_to_string(copied.join("slot-1/target/lib.so")).expect("warm"), "compiled");
+        assert!(copied.join(".cargo").is_dir() && copied.join(crate::session::WRAPPER_DIR).is_dir());
+        assert!(!copied.join("slot-0").exists() && !copied.join("slot-1.lock").exists(), "only the warm folder");
+        let _ = std::fs::remove_dir_all(&root);
+    }
 }
