@@ -72,14 +72,15 @@ fn run(batch: &Batch, index: usize, scratch: &Path, name: &str, book: &Notebook)
     }
     let limits = &batch.graded.limits;
     let cgroup_name = format!("candlelit-grade-{}-{index}", std::process::id());
-    let cgroup = Cgroup::create(&cgroup_name, (limits.memory_mib + TOOLS_MIB) << 20, limits.tasks).ok();
+    let tree_memory = (limits.memory_mib + TOOLS_MIB) << 20;
+    let cgroup = Cgroup::create(&cgroup_name, tree_memory, limits.tasks).ok();
     let spec = Spec {
         exe: &batch.exe,
         scratch,
         cache: &batch.cache,
         prelude: &batch.prelude,
         max_file: 4 << 30,
-        max_data: (limits.memory_mib + TOOLS_MIB) << 20,
+        max_data: tree_memory,
     };
     let mut command = batch.isolation.command(&spec, cgroup.as_ref());
     command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -87,7 +88,7 @@ fn run(batch: &Batch, index: usize, scratch: &Path, name: &str, book: &Notebook)
         eprintln!("candlelit debug: sandbox command {command:?}");
     }
     let mut child = command.spawn().map_err(|e| format!("the sandbox did not start: {e}"))?;
-    let group = i32::try_from(child.id()).unwrap_or(0);
+    let group = i32::try_from(child.id()).ok().filter(|pid| *pid > 0);
     let job = JobRef { graded: batch.graded, submission: name, notebook: book.to_text() };
     let job = serde_json::to_string(&job).map_err(|e| format!("cannot write the job: {e}"))?;
     if let Some(mut stdin) = child.stdin.take() {
@@ -120,14 +121,18 @@ fn run(batch: &Batch, index: usize, scratch: &Path, name: &str, book: &Notebook)
                 done = Some((submission, notebook));
                 break;
             }
-            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
-            Err(crossbeam_channel::RecvTimeoutError::Timeout) => break,
+            // The worker ended, or the deadline passed.
+            Err(_) => break,
         }
     }
     let timed_out = done.is_none() && Instant::now() >= deadline;
     // Everything the sandbox started goes, whatever happened: its process group, then what the cgroup still holds.
-    // SAFETY: kill(2) has no memory-safety requirements; the group is the sandbox's own (setsid in its first process).
-    unsafe { libc::kill(-group, libc::SIGKILL) };
+    // A pid that does not fit is never negated into "every process of the grader's own group".
+    if let Some(group) = group {
+        // SAFETY: kill(2) has no memory-safety requirements; the group is the sandbox's own (setsid in its first
+        // process).
+        unsafe { libc::kill(-group, libc::SIGKILL) };
+    }
     let _ = child.kill();
     let status = child.wait().ok();
     let flooded = reader.join().unwrap_or(false);
@@ -160,7 +165,7 @@ fn run(batch: &Batch, index: usize, scratch: &Path, name: &str, book: &Notebook)
                 format!(
                     "grading stopped: the submission's sandbox ended without a grade ({}){}",
                     status.map_or_else(|| "no status".to_string(), |s| s.to_string()),
-                    last_lines(&log)
+                    last_candlelit_line(&log)
                 )
             };
             problems.push(why);
@@ -190,10 +195,7 @@ fn tail_of(stderr: Option<std::process::ChildStderr>) -> String {
     String::from_utf8_lossy(&kept).into_owned()
 }
 
-fn last_lines(log: &str) -> String {
-    let lines: Vec<&str> = log.trim().lines().filter(|l| l.starts_with("candlelit")).collect();
-    match lines.last() {
-        Some(line) => format!(": {line}"),
-        None => String::new(),
-    }
+/// The worker's last own message in its log (`: candlelit: …`), to say why it ended.
+fn last_candlelit_line(log: &str) -> String {
+    log.lines().rev().find(|l| l.starts_with("candlelit")).map(|line| format!(": {line}")).unwrap_or_default()
 }
