@@ -46,6 +46,7 @@ pub mod display;
 pub mod exercises;
 pub mod grad_mode;
 pub mod hints;
+pub mod input;
 pub mod loss;
 pub mod mime;
 pub mod nn;

@@ -37,7 +37,8 @@ pub(crate) fn enter_session() {
     IN_SESSION.store(true, Ordering::SeqCst);
 }
 
-fn in_session() -> bool {
+/// Whether this process runs cells for a session.
+pub(crate) fn in_session() -> bool {
     IN_SESSION.load(Ordering::SeqCst)
 }
 

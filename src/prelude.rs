@@ -73,6 +73,7 @@ pub use crate::exercises::{
     CheckFailure, CheckResult, Verdict, check, evaluate, expect, expect_close, expect_eq, expect_near, expect_shape,
 };
 pub use crate::hints::{Hint, LearnerError, hint_for};
+pub use crate::input::{getpass, input};
 pub use crate::nn::system_blas::cpu_blas;
 pub use crate::output::{DisplayHandle, Rich, clear_output, display};
 pub use crate::plot::{Figure, plot_fn};

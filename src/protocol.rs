@@ -81,7 +81,19 @@ pub enum Message {
         /// Keep the old output until new output replaces it.
         wait: bool,
     },
+    /// The cell waits for a line of input on its stdin ([`crate::input::input`]); the session writes the answer
+    /// there, or a line starting with [`NO_INPUT`].
+    InputRequest {
+        /// What to show in front of the answer.
+        prompt: String,
+        /// Hide what is typed.
+        password: bool,
+    },
 }
+
+/// How the session's answer to an [`Message::InputRequest`] starts when there is no answer: the rest of the line
+/// says why (a headless run, a front-end that takes no input, an interrupt).
+pub const NO_INPUT: &str = "\u{1}candlelit:no-input ";
 
 /// An exercise's verdict as the grader reads it: the JSON content of a check's
 /// [`CHECK_MIME`](crate::exercises::CHECK_MIME) form.
@@ -151,6 +163,7 @@ mod tests {
             Message::Tracked { id: "x y".into(), bundle: bundle.clone() },
             Message::Update { id: "x".into(), bundle },
             Message::Clear { wait: false },
+            Message::InputRequest { prompt: "name? ".into(), password: true },
         ];
         for message in messages {
             let line = encode(&message);

@@ -17,26 +17,34 @@ use std::time::{Duration, Instant};
 
 use jupyter_protocol::{
     ClearOutput, CommInfoReply, CompleteReply, DisplayData, ErrorOutput, ExecuteInput, ExecuteReply, ExecuteResult,
-    ExecutionCount, HelpLink, HistoryEntry, HistoryReply, HistoryRequest, InspectReply, InterruptReply, IoPubWelcome,
-    IsCompleteReply, IsCompleteReplyStatus, JupyterMessage, JupyterMessageContent, KernelInfoReply, LanguageInfo,
-    Media, Payload, ReplyError, ReplyStatus, ShutdownReply, Status, StreamContent, Transient, UpdateDisplayData,
+    ExecutionCount, HelpLink, HistoryReply, InspectReply, InterruptReply, IoPubWelcome, IsCompleteReply,
+    IsCompleteReplyStatus, JupyterMessage, JupyterMessageContent, KernelInfoReply, LanguageInfo, Media, Payload,
+    ReplyError, ReplyStatus, ShutdownReply, Status, StreamContent, Transient, UpdateDisplayData,
 };
 use jupyter_zmq_client::{ConnectionInfo, RuntimeError, SubscriptionEvent};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
+use crate::history::History;
 use crate::session::{self, Completeness, Interrupter, Options, Output, Session};
+use crate::wire::{Rejected, Request};
 
-/// Reads the connection file and serves until a `shutdown_request`. Under `candlelit lab`, a pre-started kernel
-/// (see [`crate::standby`]) takes the connection file instead, and this process only stands in for it.
+/// Reads the connection file and serves until a `shutdown_request`, calling `hooks` along the way.
 ///
 /// # Errors
 /// When the connection file cannot be read or a socket cannot be bound.
-pub fn run(connection_file: &Path) -> Result<(), String> {
-    if let Some(served) = crate::standby::hand_over(connection_file) {
-        return served;
-    }
+pub fn run(connection_file: &Path, hooks: Hooks) -> Result<(), String> {
     let info = read_connection_file(connection_file)?;
-    serve_blocking(info, Prepared::start(), || {})
+    serve_blocking(info, Prepared::start(), || {}, hooks)
+}
+
+/// What whoever starts the kernel may do at moments of its life; the kernel knows nothing more of them.
+/// (`candlelit lab` uses them to keep a standby kernel loading: see `standby.rs`.)
+#[derive(Default)]
+pub struct Hooks {
+    /// Called once the sockets are bound, with what the session thread is doing.
+    pub serving: Option<Box<dyn FnOnce(Arc<Activity>) + Send>>,
+    /// Called when a `shutdown_request` asks for a restart, before the kernel exits.
+    pub restarting: Option<Box<dyn Fn() + Send + Sync>>,
 }
 
 /// The connection file's contents, checked for a signature scheme candlelit speaks.
@@ -58,13 +66,18 @@ pub fn read_connection_file(connection_file: &Path) -> Result<ConnectionInfo, St
 ///
 /// # Errors
 /// When a socket cannot be bound or the async runtime cannot start.
-pub fn serve_blocking(info: ConnectionInfo, prepared: Prepared, on_bound: impl FnOnce()) -> Result<(), String> {
+pub fn serve_blocking(
+    info: ConnectionInfo,
+    prepared: Prepared,
+    on_bound: impl FnOnce(),
+    hooks: Hooks,
+) -> Result<(), String> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    runtime.block_on(serve(info, prepared, on_bound))
+    runtime.block_on(serve(info, prepared, on_bound, hooks))
 }
 
 /// A kernel before it has sockets: the session thread (already loading the prelude), its work queue, and what it
@@ -72,6 +85,8 @@ pub fn serve_blocking(info: ConnectionInfo, prepared: Prepared, on_bound: impl F
 pub struct Prepared {
     out_tx: UnboundedSender<Outgoing>,
     out_rx: UnboundedReceiver<Outgoing>,
+    /// Questions of cells for the front end, answered once the stdin socket is bound.
+    asks_rx: UnboundedReceiver<crate::stdin_channel::Ask>,
     history: History,
     interrupter: Arc<Mutex<Option<Interrupter>>>,
     jobs: JobSender,
@@ -85,9 +100,11 @@ impl Prepared {
         let history: History = Arc::default();
         let interrupter: Arc<Mutex<Option<Interrupter>>> = Arc::default();
         let activity = Arc::new(Activity::default());
+        let (asks_tx, asks_rx) = unbounded_channel();
+        let channels = SessionChannels { out: out_tx.clone(), asks: asks_tx };
         let jobs =
-            start_session_thread(out_tx.clone(), Arc::clone(&history), Arc::clone(&interrupter), Arc::clone(&activity));
-        Prepared { out_tx, out_rx, history, interrupter, jobs, activity }
+            start_session_thread(channels, Arc::clone(&history), Arc::clone(&interrupter), Arc::clone(&activity));
+        Prepared { out_tx, out_rx, asks_rx, history, interrupter, jobs, activity }
     }
 
     /// Asks the running cell, if any, to stop.
@@ -170,10 +187,8 @@ impl JobSender {
     }
 }
 
-/// Inputs seen so far: `(execution count, code, text/plain of the result)`.
-type History = Arc<Mutex<Vec<(usize, String, String)>>>;
-
-async fn serve(info: ConnectionInfo, prepared: Prepared, on_bound: impl FnOnce()) -> Result<(), String> {
+/// Binds the sockets, then serves shell, control, stdin, iopub and the heartbeat until a `shutdown_request`.
+async fn serve(info: ConnectionInfo, prepared: Prepared, on_bound: impl FnOnce(), hooks: Hooks) -> Result<(), String> {
     let session_id = uuid::Uuid::new_v4().to_string();
     let bind = |what: &str, e: RuntimeError| format!("cannot bind the {what} socket: {e}");
     let shell =
@@ -181,7 +196,7 @@ async fn serve(info: ConnectionInfo, prepared: Prepared, on_bound: impl FnOnce()
     let control = jupyter_zmq_client::create_kernel_control_connection(&info, &session_id)
         .await
         .map_err(|e| bind("control", e))?;
-    let _stdin =
+    let stdin =
         jupyter_zmq_client::create_kernel_stdin_connection(&info, &session_id).await.map_err(|e| bind("stdin", e))?;
     let mut heartbeat =
         jupyter_zmq_client::create_kernel_heartbeat_connection(&info).await.map_err(|e| bind("heartbeat", e))?;
@@ -192,8 +207,24 @@ async fn serve(info: ConnectionInfo, prepared: Prepared, on_bound: impl FnOnce()
         .map_err(|e| bind("iopub", e))?;
 
     on_bound();
-    let Prepared { out_tx, mut out_rx, history, interrupter, jobs, activity } = prepared;
-    crate::standby::replenish_when_idle(activity);
+    if info.key.is_empty() {
+        eprintln!(
+            "candlelit: WARNING: the connection file has an empty key, so messages are not signed: any process on \
+             this machine that can reach the kernel's ports can run code in it. Start kernels through Jupyter, \
+             which sets a key."
+        );
+    }
+    // Shared by shell, control and stdin: a signed message is acted on once, on whichever socket it arrives.
+    let signatures = Arc::new(crate::wire::Signatures::default());
+    let Prepared { out_tx, mut out_rx, asks_rx, history, interrupter, jobs, activity } = prepared;
+    {
+        let signatures = Arc::clone(&signatures);
+        tokio::spawn(async move { crate::stdin_channel::serve(stdin, asks_rx, &signatures).await });
+    }
+    let Hooks { serving, restarting } = hooks;
+    if let Some(serving) = serving {
+        serving(activity);
+    }
     let (iopub_tx, mut iopub_rx) = unbounded_channel::<JupyterMessage>();
 
     tokio::spawn(async move { while heartbeat.single_heartbeat().await.is_ok() {} });
@@ -255,27 +286,30 @@ async fn serve(info: ConnectionInfo, prepared: Prepared, on_bound: impl FnOnce()
 
     let shell_task = {
         let (iopub_tx, history, out_tx) = (iopub_tx.clone(), Arc::clone(&history), out_tx.clone());
+        let signatures = Arc::clone(&signatures);
         tokio::spawn(async move {
             loop {
-                let request = match crate::wire::read(&mut shell_recv).await {
-                    Ok(m) => m,
+                let request = match crate::wire::read(&mut shell_recv, &signatures).await {
+                    Ok(Request::Parsed(m)) => m,
+                    Ok(Request::Malformed(m, why)) => {
+                        answer_at_once(&iopub_tx, &out_tx, &m, malformed_reply(&m, &why));
+                        continue;
+                    }
                     Err(e) => {
                         log_rejected("shell", &e);
                         continue;
                     }
                 };
                 if let Some(reply) = quick_reply(&request, &history) {
-                    let _ = iopub_tx.send(Status::busy().as_child_of(&request));
-                    let _ = out_tx.send(Outgoing::Shell(reply));
-                    let _ = out_tx.send(Outgoing::Iopub(Status::idle().as_child_of(&request)));
+                    answer_at_once(&iopub_tx, &out_tx, &request, Some(reply));
                     continue;
                 }
                 let job = match &request.content {
                     JupyterMessageContent::ExecuteRequest(_) => Job::Execute(request),
                     JupyterMessageContent::CompleteRequest(_) => Job::Complete(request),
                     JupyterMessageContent::InspectRequest(_) => Job::Inspect(request),
-                    other => {
-                        eprintln!("candlelit: ignoring shell message {:?}", other.message_type());
+                    _ => {
+                        answer_at_once(&iopub_tx, &out_tx, &request, unhandled_reply(&request, "shell"));
                         continue;
                     }
                 };
@@ -287,48 +321,121 @@ async fn serve(info: ConnectionInfo, prepared: Prepared, on_bound: impl FnOnce()
     };
 
     let (mut control_send, mut control_recv) = control.split();
+    let publish = |message: JupyterMessage| {
+        let _ = iopub_tx.send(message);
+    };
     loop {
-        let request = match crate::wire::read(&mut control_recv).await {
-            Ok(m) => m,
+        let request = match crate::wire::read(&mut control_recv, &signatures).await {
+            Ok(Request::Parsed(m)) => m,
+            Ok(Request::Malformed(m, why)) => {
+                let _busy = Busy::new(&publish, &publish, &m);
+                if let Some(reply) = malformed_reply(&m, &why) {
+                    let _ = control_send.send(reply).await;
+                }
+                continue;
+            }
             Err(e) => {
                 log_rejected("control", &e);
                 continue;
             }
         };
-        let _ = iopub_tx.send(Status::busy().as_child_of(&request));
+        let busy = Busy::new(&publish, &publish, &request);
         let reply = match &request.content {
             JupyterMessageContent::InterruptRequest(_) => {
                 interrupt_running(&interrupter);
                 Some(InterruptReply::new().as_child_of(&request))
             }
             JupyterMessageContent::ShutdownRequest(req) => {
-                if req.restart {
-                    // The restarted kernel will look for a standby: have one loading already.
-                    crate::standby::replenish();
+                if req.restart
+                    && let Some(restarting) = &restarting
+                {
+                    restarting();
                 }
                 let reply = ShutdownReply { restart: req.restart, status: ReplyStatus::Ok, error: None };
                 let _ = control_send.send(reply.as_child_of(&request)).await;
-                let _ = iopub_tx.send(Status::idle().as_child_of(&request));
+                drop(busy);
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 shell_task.abort();
                 return Ok(());
             }
-            _ => quick_reply(&request, &history),
+            _ => quick_reply(&request, &history).or_else(|| unhandled_reply(&request, "control")),
         };
         if let Some(reply) = reply {
             let _ = control_send.send(reply).await;
         }
-        let _ = iopub_tx.send(Status::idle().as_child_of(&request));
+        drop(busy);
     }
 }
 
-fn log_rejected(channel: &str, error: &RuntimeError) {
+/// `busy` on iopub now, `idle` when dropped: how every request the kernel handles is bracketed (the protocol's
+/// rule), whichever task handles it and however it ends.
+struct Busy<'a> {
+    idle: &'a dyn Fn(JupyterMessage),
+    request: &'a JupyterMessage,
+}
+
+impl<'a> Busy<'a> {
+    /// Publishes busy through `busy`; idle will go through `idle` (the same channel, or one ordered after the
+    /// reply).
+    fn new(busy: &dyn Fn(JupyterMessage), idle: &'a dyn Fn(JupyterMessage), request: &'a JupyterMessage) -> Self {
+        busy(Status::busy().as_child_of(request));
+        Busy { idle, request }
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        (self.idle)(Status::idle().as_child_of(self.request));
+    }
+}
+
+/// Logs a message that was not acted on, and why.
+pub fn log_rejected(channel: &str, error: &Rejected) {
     match error {
-        RuntimeError::VerifyError(_) | RuntimeError::MissingHmac => {
+        Rejected::Wire(RuntimeError::VerifyError(_) | RuntimeError::MissingHmac) => {
             eprintln!("candlelit: dropped a message on {channel} with a bad or missing signature")
         }
-        other => eprintln!("candlelit: dropped a malformed message on {channel}: {other}"),
+        Rejected::Replayed => {
+            eprintln!("candlelit: dropped a replayed message on {channel} (its signature was seen before)")
+        }
+        Rejected::Wire(other) => eprintln!("candlelit: dropped a malformed message on {channel}: {other}"),
     }
+}
+
+/// Busy, the reply (if the request gets one) after whatever the session thread sent before, then idle: how a
+/// shell request the kernel answers without the session is bracketed.
+fn answer_at_once(
+    iopub_tx: &UnboundedSender<JupyterMessage>,
+    out_tx: &UnboundedSender<Outgoing>,
+    request: &JupyterMessage,
+    reply: Option<JupyterMessage>,
+) {
+    let busy = |message| {
+        let _ = iopub_tx.send(message);
+    };
+    let idle = |message| {
+        let _ = out_tx.send(Outgoing::Iopub(message));
+    };
+    let _busy = Busy::new(&busy, &idle, request);
+    if let Some(reply) = reply {
+        let _ = out_tx.send(Outgoing::Shell(reply));
+    }
+}
+
+/// The error reply to a signed request whose content does not fit its type (say, an `execute_request` without
+/// `code`): the client learns what is wrong instead of waiting for a reply that never comes.
+fn malformed_reply(request: &JupyterMessage, why: &str) -> Option<JupyterMessage> {
+    eprintln!("candlelit: answered a malformed {} with an error: {why}", request.header.msg_type);
+    let evalue = format!("candlelit could not read this {}: {why}", request.header.msg_type);
+    crate::wire::error_reply(request, "BadRequest", &evalue)
+}
+
+/// The error reply to a request candlelit does not handle on `channel` (`None` for a message that is not a
+/// request, which gets only busy and idle).
+fn unhandled_reply(request: &JupyterMessage, channel: &str) -> Option<JupyterMessage> {
+    let kind = &request.header.msg_type;
+    eprintln!("candlelit: no handler for {kind} on {channel}");
+    crate::wire::error_reply(request, "UnknownMessageType", &format!("candlelit does not handle {kind} on {channel}"))
 }
 
 /// Replies that need no session: answered immediately, in any state.
@@ -348,65 +455,10 @@ fn quick_reply(request: &JupyterMessage, history: &History) -> Option<JupyterMes
         }
         JupyterMessageContent::HistoryRequest(req) => {
             let entries = history.lock().map(|h| h.clone()).unwrap_or_default();
-            HistoryReply::new(select_history(req, &entries)).as_child_of(request)
+            HistoryReply::new(crate::history::select(req, &entries)).as_child_of(request)
         }
         _ => return None,
     })
-}
-
-fn select_history(request: &HistoryRequest, entries: &[(usize, String, String)]) -> Vec<HistoryEntry> {
-    let entry = |(n, input, output): &(usize, String, String), with_output: bool| {
-        if with_output {
-            HistoryEntry::InputOutput(1, *n, (input.clone(), output.clone()))
-        } else {
-            HistoryEntry::Input(1, *n, input.clone())
-        }
-    };
-    match request {
-        HistoryRequest::Tail { n, output, .. } => {
-            let n = usize::try_from(*n).unwrap_or(0);
-            entries[entries.len().saturating_sub(n)..].iter().map(|e| entry(e, *output)).collect()
-        }
-        HistoryRequest::Range { start, stop, output, .. } => {
-            let (start, stop) = (usize::try_from(*start).unwrap_or(0), usize::try_from(*stop).unwrap_or(0));
-            entries
-                .iter()
-                .filter(|(n, ..)| *n >= start && (stop == 0 || *n < stop))
-                .map(|e| entry(e, *output))
-                .collect()
-        }
-        HistoryRequest::Search { pattern, unique, output, n, .. } => {
-            let mut seen = std::collections::HashSet::new();
-            let mut found: Vec<HistoryEntry> = entries
-                .iter()
-                .rev()
-                .filter(|(_, input, _)| glob_match(pattern, input))
-                .filter(|(_, input, _)| !*unique || seen.insert(input.clone()))
-                .map(|e| entry(e, *output))
-                .collect();
-            if let Ok(n) = usize::try_from(*n)
-                && n > 0
-            {
-                found.truncate(n);
-            }
-            found.reverse();
-            found
-        }
-    }
-}
-
-/// IPython-style history search: `*` matches any text, `?` one character.
-fn glob_match(pattern: &str, text: &str) -> bool {
-    fn go(p: &[char], t: &[char]) -> bool {
-        match p.split_first() {
-            None => t.is_empty(),
-            Some(('*', rest)) => (0..=t.len()).any(|i| go(rest, &t[i..])),
-            Some(('?', rest)) => !t.is_empty() && go(rest, &t[1..]),
-            Some((c, rest)) => t.first() == Some(c) && go(rest, &t[1..]),
-        }
-    }
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    go(&p, &t)
 }
 
 fn kernel_info() -> KernelInfoReply {
@@ -459,9 +511,15 @@ fn interrupt_running(interrupter: &Mutex<Option<Interrupter>>) {
     }
 }
 
+/// Where the session thread sends what the channels deliver: outputs and replies, and questions for stdin.
+struct SessionChannels {
+    out: UnboundedSender<Outgoing>,
+    asks: UnboundedSender<crate::stdin_channel::Ask>,
+}
+
 /// Starts the thread that owns the session; returns where to send it work.
 fn start_session_thread(
-    out: UnboundedSender<Outgoing>,
+    channels: SessionChannels,
     history: History,
     interrupter: Arc<Mutex<Option<Interrupter>>>,
     activity: Arc<Activity>,
@@ -478,7 +536,8 @@ fn start_session_thread(
         }
         activity.finished();
         activity.ready.store(true, Ordering::SeqCst);
-        let mut worker = Worker { session, out, history, count: 0 };
+        let SessionChannels { out, asks } = channels;
+        let mut worker = Worker { session, out, asks, history, count: 0, declared: Default::default() };
         let mut next = None;
         while let Some((_, job)) = next.take().or_else(|| jobs_rx.recv().ok()) {
             let failed_at = worker.handle(job);
@@ -508,8 +567,11 @@ fn start_session_thread(
 struct Worker {
     session: Result<Session, String>,
     out: UnboundedSender<Outgoing>,
+    asks: UnboundedSender<crate::stdin_channel::Ask>,
     history: History,
     count: usize,
+    /// The types variables were declared with, for papermill's injected parameters.
+    declared: crate::papermill::DeclaredTypes,
 }
 
 impl Worker {
@@ -535,8 +597,12 @@ impl Worker {
                 return None;
             }
         };
-        self.iopub(Status::busy().as_child_of(&request));
-        let failed = match job {
+        let out = self.out.clone();
+        let publish = move |message| {
+            let _ = out.send(Outgoing::Iopub(message));
+        };
+        let _busy = Busy::new(&publish, &publish, &request);
+        match job {
             Job::Execute(request) => self.execute(&request),
             Job::Complete(request) => {
                 self.complete(&request);
@@ -548,16 +614,14 @@ impl Worker {
             }
             // Answered above, before any busy status.
             Job::EnterDir(_) => None,
-        };
-        self.iopub(Status::idle().as_child_of(&request));
-        failed
+        }
     }
 
     fn abort(&self, request: &JupyterMessage) {
-        self.iopub(Status::busy().as_child_of(request));
+        let publish = |message| self.iopub(message);
+        let _busy = Busy::new(&publish, &publish, request);
         let reply = execute_reply(ReplyStatus::Aborted, ExecutionCount::new(self.count));
         self.reply(reply.as_child_of(request));
-        self.iopub(Status::idle().as_child_of(request));
     }
 
     fn execute(&mut self, request: &JupyterMessage) -> Option<Instant> {
@@ -581,7 +645,10 @@ impl Worker {
         };
         match &mut self.session {
             Ok(session) => {
-                session.execute(&req.code, &mut |output| match output {
+                let interrupter = session.interrupter();
+                session.set_input(crate::stdin_channel::source(self.asks.clone(), request.clone(), interrupter));
+                let code = self.declared.typed(&req.code).unwrap_or_else(|| req.code.clone());
+                session.execute(&code, &mut |output| match output {
                     Output::Stdout(text) => publish(StreamContent::stdout(&text).as_child_of(request)),
                     Output::Stderr(text) => publish(StreamContent::stderr(&text).as_child_of(request)),
                     Output::Page(text) => {
@@ -621,6 +688,9 @@ impl Worker {
                     details: String::new(),
                 });
             }
+        }
+        if error.is_none() {
+            self.declared.record(&req.code);
         }
         if req.store_history
             && !silent
@@ -699,14 +769,6 @@ fn media(bundle: &[(String, String)]) -> Media {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn history_search_uses_glob_patterns() {
-        assert!(glob_match("let x*", "let x = 1;"));
-        assert!(glob_match("*matmul*", "a.matmul(&b)?"));
-        assert!(!glob_match("let y*", "let x = 1;"));
-        assert!(glob_match("a?c", "abc"));
-    }
 
     #[test]
     fn media_keeps_every_mime_type() {

@@ -16,7 +16,8 @@ pub struct Args {
     /// Do not open a browser (print the address instead).
     #[arg(long)]
     pub no_browser: bool,
-    /// Folder to open (default: the repository's notebooks/).
+    /// Folder to open (default: the repository's notebooks/; for an installed binary whose clone is gone,
+    /// ~/.candlelit/lessons, where the lessons are copied on first use).
     #[arg(long, value_name = "DIR")]
     pub notebook_dir: Option<PathBuf>,
     /// Skip warming the compile cache (the first cell then compiles Candle).
@@ -35,7 +36,16 @@ pub fn run(args: &Args) -> Result<(), String> {
     if !args.no_warm {
         crate::install::warm()?;
     }
-    let notebooks = args.notebook_dir.clone().unwrap_or_else(crate::paths::notebooks);
+    let notebooks = match args.notebook_dir.clone() {
+        Some(dir) => dir,
+        None => crate::paths::notebooks()?,
+    };
+    if !notebooks.is_dir() {
+        return Err(format!(
+            "there is no folder {} to open; give an existing one to --notebook-dir",
+            notebooks.display()
+        ));
+    }
     let token = uuid::Uuid::new_v4().simple().to_string();
     println!("Starting JupyterLab on {} — http://127.0.0.1:{}/lab?token={token}", notebooks.display(), args.port);
     let mut command = Command::new(&jupyter);
@@ -44,18 +54,19 @@ pub fn run(args: &Args) -> Result<(), String> {
         .arg("--ServerApp.ip=127.0.0.1")
         .arg(format!("--ServerApp.port={}", args.port))
         .arg("--ServerApp.port_retries=0")
-        .arg(format!("--IdentityProvider.token={token}"))
         .arg(format!("--ServerApp.root_dir={}", notebooks.display()))
-        .arg(format!("--ServerApp.open_browser={}", if args.no_browser { "False" } else { "True" }));
+        .arg(format!("--ServerApp.open_browser={}", if args.no_browser { "False" } else { "True" }))
+        // In the environment, not on the command line, where every user of the machine sees it (`ps`).
+        .env("JUPYTER_TOKEN", &token);
     // A kernel loading in the background, for the first notebook opened (see `standby`). Without one, kernels
     // simply start the slow way.
-    let owner = std::process::id();
+    let owner = crate::standby::Owner::this_process();
     match crate::standby::socket_for(owner).and_then(|socket| {
         crate::standby::spawn(&socket, owner)?;
         Ok(socket)
     }) {
         Ok(socket) => {
-            command.env(crate::standby::SOCKET_VAR, socket).env(crate::standby::OWNER_VAR, owner.to_string());
+            command.env(crate::standby::SOCKET_VAR, socket).env(crate::standby::OWNER_VAR, owner.to_env());
         }
         Err(e) => eprintln!("candlelit: kernels will start without a standby: {e}"),
     }

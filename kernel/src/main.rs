@@ -6,16 +6,21 @@
 mod bench;
 mod bench_model;
 mod grade;
+mod history;
 mod install;
 mod kernel;
 mod lab;
 mod lessons;
 mod notebook;
+mod papermill;
 mod paths;
+mod prelude_copy;
 mod repl;
+mod repl_input;
 mod runner;
 mod session;
 mod standby;
+mod stdin_channel;
 mod wire;
 
 use std::path::PathBuf;
@@ -64,7 +69,7 @@ enum Command {
 fn main() -> ExitCode {
     // evcxr runs cells in a child process that is this same binary; the hook turns such a process into the
     // evaluator (and never returns there). It must come before anything else.
-    session::memory::apply_in_cell_process();
+    session::cell_process::prepare();
     evcxr::runtime_hook();
     let cli = Cli::parse();
     let result = match cli.command {
@@ -78,7 +83,7 @@ fn main() -> ExitCode {
             Ok(())
         }
         Some(Command::Kernel { standby: Some(socket), .. }) => standby::serve(&socket),
-        Some(Command::Kernel { connection_file: Some(file), .. }) => kernel::run(&file),
+        Some(Command::Kernel { connection_file: Some(file), .. }) => standby::run_kernel(&file),
         Some(Command::Kernel { .. }) => Err("`candlelit kernel` needs --connection-file (Jupyter passes it)".into()),
         Some(Command::Install(args)) => install::run(&args),
         Some(Command::Lab(args)) => lab::run(&args),

@@ -54,7 +54,11 @@ pub fn run(_args: &Args) -> Result<(), String> {
     if interactive {
         eprintln!("candlelit: loading the prelude (seconds; minutes the very first time, while Candle compiles)…");
     }
-    let session = Session::start(Options::from_env())?;
+    let mut session = Session::start(Options::from_env())?;
+    if interactive {
+        // A script on stdin has nobody at the terminal: its `input()` gets the headless error.
+        session.set_input(crate::repl_input::terminal());
+    }
     let mut repl = Repl {
         session: Rc::new(RefCell::new(session)),
         figures: 0,

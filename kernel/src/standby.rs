@@ -31,6 +31,62 @@ pub const SOCKET_VAR: &str = "CANDLELIT_STANDBY";
 pub const OWNER_VAR: &str = "CANDLELIT_STANDBY_OWNER";
 /// How long an adopted kernel must have been idle before it starts the next standby.
 const QUIET_BEFORE_REPLENISH: Duration = Duration::from_secs(3);
+/// How long the standby waits for a connected kernel's hand-over line: a client that connects and says nothing
+/// cannot keep it from the next one.
+const HANDOVER_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a kernel waits for the standby's answer (it binds the sockets first, which is quick).
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
+/// The longest hand-over line read.
+const MAX_HANDOVER: u64 = 64 << 10;
+
+/// The process whose end ends the standbys (`candlelit lab`): its pid and, on Linux, its start time, so that a
+/// later process that reuses the pid is not mistaken for it. Written to [`OWNER_VAR`] as `PID` or `PID@START`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owner {
+    pid: u32,
+    started: Option<u64>,
+}
+
+impl Owner {
+    /// This process.
+    pub fn this_process() -> Owner {
+        let pid = std::process::id();
+        Owner { pid, started: start_time(pid) }
+    }
+
+    /// The value of [`OWNER_VAR`].
+    pub fn to_env(self) -> String {
+        match self.started {
+            Some(started) => format!("{}@{started}", self.pid),
+            None => self.pid.to_string(),
+        }
+    }
+
+    fn parse(text: &str) -> Option<Owner> {
+        let (pid, started) = match text.split_once('@') {
+            Some((pid, started)) => (pid, Some(started.parse().ok()?)),
+            None => (text, None),
+        };
+        Some(Owner { pid: pid.parse().ok()?, started })
+    }
+
+    /// Whether the process still runs: its pid exists and, when known, it started when the owner did.
+    fn alive(&self) -> bool {
+        let Ok(pid) = i32::try_from(self.pid) else { return false };
+        // SAFETY: kill(2) with signal 0 only checks that the process exists.
+        let exists =
+            unsafe { libc::kill(pid, 0) == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM) };
+        exists && (self.started.is_none() || start_time(self.pid) == self.started)
+    }
+}
+
+/// When process `pid` started, in clock ticks after boot (`/proc/PID/stat`, field 22); `None` without `/proc`.
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may itself hold spaces and parentheses.
+    let (_, rest) = stat.rsplit_once(") ")?;
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
 
 /// What a starting kernel sends the standby.
 #[derive(Debug, Serialize, Deserialize)]
@@ -51,7 +107,7 @@ struct Answer {
 ///
 /// # Errors
 /// When the folder cannot be made, or exists but others could enter it.
-pub fn socket_for(owner: u32) -> Result<PathBuf, String> {
+pub fn socket_for(owner: Owner) -> Result<PathBuf, String> {
     let base = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
     // SAFETY: getuid(2) has no preconditions and cannot fail.
     let uid = unsafe { libc::getuid() };
@@ -65,7 +121,7 @@ pub fn socket_for(owner: u32) -> Result<PathBuf, String> {
     if !meta.is_dir() || meta.uid() != uid || meta.permissions().mode() & 0o077 != 0 {
         return Err(format!("{} must be a folder only you can use (mode 700); remove it and try again", dir.display()));
     }
-    Ok(dir.join(format!("standby-{owner}.sock")))
+    Ok(dir.join(format!("standby-{}.sock", owner.pid)))
 }
 
 /// Starts a standby kernel in the background for `socket`, ending when process `owner` ends. Its log goes next to
@@ -73,7 +129,7 @@ pub fn socket_for(owner: u32) -> Result<PathBuf, String> {
 ///
 /// # Errors
 /// When the process cannot be started.
-pub fn spawn(socket: &Path, owner: u32) -> Result<(), String> {
+pub fn spawn(socket: &Path, owner: Owner) -> Result<(), String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find the candlelit binary: {e}"))?;
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -87,7 +143,7 @@ pub fn spawn(socket: &Path, owner: u32) -> Result<(), String> {
         .arg("--standby")
         .arg(socket)
         .env(SOCKET_VAR, socket)
-        .env(OWNER_VAR, owner.to_string())
+        .env(OWNER_VAR, owner.to_env())
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log_err)
@@ -100,9 +156,11 @@ pub fn spawn(socket: &Path, owner: u32) -> Result<(), String> {
 
 /// Called by a kernel Jupyter started: hands `connection_file` to a waiting standby and then stands in for it until
 /// it exits. `None` when there is no standby to take it (the caller starts a kernel itself).
-pub fn hand_over(connection_file: &Path) -> Option<Result<(), String>> {
+fn hand_over(connection_file: &Path) -> Option<Result<(), String>> {
     let socket = PathBuf::from(std::env::var_os(SOCKET_VAR).filter(|s| !s.is_empty())?);
     let stream = UnixStream::connect(&socket).ok()?;
+    stream.set_write_timeout(Some(ANSWER_TIMEOUT)).ok()?;
+    stream.set_read_timeout(Some(ANSWER_TIMEOUT)).ok()?;
     let handover = Handover {
         connection_file: std::path::absolute(connection_file).ok()?,
         cwd: std::env::current_dir().ok()?,
@@ -114,6 +172,8 @@ pub fn hand_over(connection_file: &Path) -> Option<Result<(), String>> {
     let mut reader = BufReader::new(stream.try_clone().ok()?);
     let mut answer = String::new();
     reader.read_line(&mut answer).ok()?;
+    // From here on the stand-in waits as long as the standby lives.
+    stream.set_read_timeout(None).ok()?;
     match serde_json::from_str::<Answer>(&answer) {
         Ok(Answer { refused: None }) => Some(stand_in(stream, reader)),
         Ok(Answer { refused: Some(why) }) => {
@@ -187,13 +247,19 @@ pub fn serve(socket: &Path) -> Result<(), String> {
     eprintln!("candlelit: standby taken by a kernel in {}", cwd.display());
     prepared.enter_dir(cwd);
     follow_stand_in(&stream, prepared.interrupter());
-    crate::kernel::serve_blocking(info, prepared, || answer(&stream, None))
+    crate::kernel::serve_blocking(info, prepared, || answer(&stream, None), hooks())
 }
 
 /// Reads a hand-over and checks it can be honoured.
 fn receive(stream: &UnixStream) -> Result<(jupyter_zmq_client::ConnectionInfo, PathBuf), String> {
+    use std::io::Read as _;
+    stream.set_read_timeout(Some(HANDOVER_TIMEOUT)).map_err(|e| format!("cannot set a read timeout: {e}"))?;
+    stream.set_write_timeout(Some(HANDOVER_TIMEOUT)).map_err(|e| format!("cannot set a write timeout: {e}"))?;
     let mut line = String::new();
-    BufReader::new(stream).read_line(&mut line).map_err(|e| format!("unreadable hand-over: {e}"))?;
+    BufReader::new(stream.take(MAX_HANDOVER))
+        .read_line(&mut line)
+        .map_err(|e| format!("no hand-over within {} s: {e}", HANDOVER_TIMEOUT.as_secs()))?;
+    stream.set_read_timeout(None).map_err(|e| format!("cannot clear the read timeout: {e}"))?;
     let handover: Handover = serde_json::from_str(&line).map_err(|e| format!("malformed hand-over: {e}"))?;
     if handover.fingerprint != fingerprint() {
         return Err("it is another candlelit binary or has other CANDLELIT_* settings".into());
@@ -241,11 +307,11 @@ fn announce_when_ready(activity: Arc<Activity>, started: std::time::Instant) {
 }
 
 /// Exits (removing the socket) once process `owner` is gone.
-fn watch_owner(owner: u32, socket: PathBuf) {
+fn watch_owner(owner: Owner, socket: PathBuf) {
     std::thread::spawn(move || {
         loop {
             std::thread::sleep(Duration::from_secs(1));
-            if !alive(owner) {
+            if !owner.alive() {
                 // An adopted kernel has already removed its socket file; the last one out removes the lock file.
                 let _ = std::fs::remove_file(&socket);
                 let _ = std::fs::remove_file(socket.with_extension("lock"));
@@ -255,14 +321,8 @@ fn watch_owner(owner: u32, socket: PathBuf) {
     });
 }
 
-fn alive(pid: u32) -> bool {
-    let Ok(pid) = i32::try_from(pid) else { return false };
-    // SAFETY: kill(2) with signal 0 only checks that the process exists.
-    unsafe { libc::kill(pid, 0) == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM) }
-}
-
-fn owner() -> Option<u32> {
-    std::env::var(OWNER_VAR).ok()?.parse().ok()
+fn owner() -> Option<Owner> {
+    Owner::parse(&std::env::var(OWNER_VAR).ok()?)
 }
 
 /// Same binary (path and modification time) and same `CANDLELIT_*` settings.
@@ -275,11 +335,29 @@ fn fingerprint() -> String {
     format!("{}|{modified:?}|{settings:?}", exe.display())
 }
 
+/// What a kernel does for the standbys: under `candlelit lab`, start the next standby once it has been idle a few
+/// seconds, and at once when it is restarted (the restarted kernel will look for one). Elsewhere they do nothing.
+pub fn hooks() -> crate::kernel::Hooks {
+    crate::kernel::Hooks { serving: Some(Box::new(replenish_when_idle)), restarting: Some(Box::new(replenish)) }
+}
+
+/// Serves the kernel Jupyter started with `connection_file`: handed to a waiting standby when there is one
+/// (this process then stands in for it), else started here.
+///
+/// # Errors
+/// As [`crate::kernel::run`].
+pub fn run_kernel(connection_file: &Path) -> Result<(), String> {
+    match hand_over(connection_file) {
+        Some(served) => served,
+        None => crate::kernel::run(connection_file, hooks()),
+    }
+}
+
 /// Under `candlelit lab`: once `activity` has been idle a few seconds, starts the next standby if none waits.
-pub fn replenish_when_idle(activity: Arc<Activity>) {
+fn replenish_when_idle(activity: Arc<Activity>) {
     let Some(owner) = owner() else { return };
     std::thread::spawn(move || {
-        while alive(owner) {
+        while owner.alive() {
             std::thread::sleep(Duration::from_millis(500));
             if activity.idle_for().is_some_and(|idle| idle >= QUIET_BEFORE_REPLENISH) {
                 replenish();
@@ -291,15 +369,33 @@ pub fn replenish_when_idle(activity: Arc<Activity>) {
 
 /// Under `candlelit lab`: starts the next standby now unless one waits (a kernel shutting down calls this, so that
 /// a restart finds one loading).
-pub fn replenish() {
+fn replenish() {
     let (Some(socket), Some(owner)) = (std::env::var_os(SOCKET_VAR).filter(|s| !s.is_empty()), owner()) else {
         return;
     };
     let socket = PathBuf::from(socket);
-    if alive(owner)
+    if owner.alive()
         && UnixStream::connect(&socket).is_err()
         && let Err(e) = spawn(&socket, owner)
     {
         eprintln!("candlelit: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_owner_is_told_apart_from_a_process_that_reuses_its_pid() {
+        let me = Owner::this_process();
+        assert!(me.alive());
+        assert_eq!(Owner::parse(&me.to_env()), Some(me));
+        if let Some(started) = me.started {
+            let impostor = Owner { pid: me.pid, started: Some(started + 1) };
+            assert!(!impostor.alive(), "same pid, another start time: another process");
+        }
+        assert_eq!(Owner::parse("12"), Some(Owner { pid: 12, started: None }));
+        assert_eq!(Owner::parse("12@x"), None);
     }
 }

@@ -1,4 +1,5 @@
-//! The `candlelit` binary answers `--help` and `--version`, and refuses what it does not know.
+//! The `candlelit` binary answers `--help` and `--version`, refuses what it does not know, builds lessons, and
+//! runs a notebook headless without waiting for input nobody can type.
 
 use std::process::Command;
 
@@ -77,5 +78,41 @@ fn lessons_build_is_deterministic_and_check_finds_stale_and_malformed_lessons() 
         .expect("broken lesson");
     let broken = String::from_utf8_lossy(&run("check").stderr).into_owned();
     assert!(broken.contains("day01-broken.md:3: exercise `x` has no `check` cell"), "{broken}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `candlelit run` has nobody to type: a cell that asks for input gets an error it can see at once, whether it
+/// uses the prelude's `input()` or reads stdin itself, and the run goes on to the next cell.
+#[test]
+fn a_headless_run_answers_input_with_an_error_instead_of_waiting() {
+    let dir = std::env::temp_dir().join(format!("candlelit-headless-input-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("folder");
+    let cell = |id: &str, code: &str| {
+        serde_json::json!({"cell_type": "code", "id": id, "metadata": {}, "execution_count": null, "outputs": [],
+            "source": code})
+    };
+    let book = serde_json::json!({
+        "nbformat": 4, "nbformat_minor": 5, "metadata": {},
+        "cells": [
+            cell("prelude-input", "let name = input(\"Your name? \")?;"),
+            cell("raw-read", "let mut line = String::new();\nlet read = std::io::stdin().read_line(&mut line);\nread.is_err()"),
+            cell("after", "6 * 7"),
+        ],
+    });
+    let notebook = dir.join("asks.ipynb");
+    std::fs::write(&notebook, book.to_string()).expect("written");
+    let out = dir.join("asked.ipynb");
+    let ran = Command::new(env!("CARGO_BIN_EXE_candlelit"))
+        .args(["run", "--allow-errors", "--timeout", "120", "-o"])
+        .arg(&out)
+        .arg(&notebook)
+        .output()
+        .expect("candlelit runs");
+    assert!(ran.status.success(), "{}", String::from_utf8_lossy(&ran.stderr));
+    let done: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).expect("saved")).expect("json");
+    let outputs = |n: usize| done["cells"][n]["outputs"].to_string();
+    assert!(outputs(0).contains("nobody can type an answer in a headless run"), "{}", outputs(0));
+    assert!(outputs(1).contains("\"true\"") && outputs(1).contains("reads a line from stdin"), "{}", outputs(1));
+    assert!(outputs(2).contains("42"), "{}", outputs(2));
     let _ = std::fs::remove_dir_all(&dir);
 }

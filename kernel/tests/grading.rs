@@ -299,7 +299,14 @@ fn every_submission_gets_the_points_it_deserves_and_none_stops_the_batch() {
     std::fs::copy(repo().join("kernel/tests/fixtures/lessons/day00-grading.md"), &lesson_copy).expect("lesson copied");
     let lesson_before = std::fs::read_to_string(&lesson_copy).expect("lesson");
     args.extend(paths.iter().map(String::as_str));
-    let graded = candlelit(&dir, &args);
+    // As CI sets it: std's backtraces must stay out of the cells (symbolizing one for the memory hog once took the
+    // cell past its time limit, and the learner was told of an endless loop instead of the memory limit).
+    let graded = Command::new(env!("CARGO_BIN_EXE_candlelit"))
+        .args(&args)
+        .current_dir(&dir)
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .expect("candlelit runs");
     let stdout = String::from_utf8_lossy(&graded.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&graded.stderr).into_owned();
     assert!(graded.status.success(), "{stdout}\n{stderr}");
@@ -356,6 +363,9 @@ fn every_submission_gets_the_points_it_deserves_and_none_stops_the_batch() {
 
     assert_eq!(points("memory-hog"), (2, 0), "{}", all("memory-hog"));
     assert!(feedback("memory-hog", 1).contains("ran out of memory (the limit is 1024 MiB)"), "{}", all("memory-hog"));
+    let hog_feedback = std::fs::read_to_string(dir.join("feedback/memory-hog.ipynb")).expect("hog's feedback");
+    assert!(hog_feedback.contains("memory allocation of"), "the cell's own last words are kept: {hog_feedback}");
+    assert!(!hog_feedback.contains("stack backtrace"), "no std backtrace in a cell's output: {hog_feedback}");
 
     assert_eq!(points("quit-command"), (0, 3), "{}", all("quit-command"));
     assert!(feedback("quit-command", 0).contains("notebook command `:quit`"), "{}", all("quit-command"));
@@ -469,5 +479,102 @@ fn every_submission_gets_the_points_it_deserves_and_none_stops_the_batch() {
     // (Its delayed write may land while it is being graded: without namespaces it can write where you can.)
     let left = survivors();
     assert!(left.is_empty(), "processes of a submission graded without namespaces survived: {left:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Processes still running with the environment a sandbox of grader `pid` gives its tree.
+fn processes_of_grader(pid: u32) -> Vec<String> {
+    let marker = format!("candlelit-grade-{pid}/");
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(|e| {
+            let path = e.ok()?.path();
+            let environ = std::fs::read(path.join("environ")).ok()?;
+            String::from_utf8_lossy(&environ).contains(&marker).then(|| {
+                let cmdline = std::fs::read(path.join("cmdline")).unwrap_or_default();
+                String::from_utf8_lossy(&cmdline).replace('\0', " ")
+            })
+        })
+        .collect()
+}
+
+/// A cell whose compilation never ends (a constant rustc evaluates forever, its lint allowed) is stopped with its
+/// sandbox at the deadline, and the submission keeps what it earned before. Then, without a cgroup, every process
+/// of the tree carries the tree's memory limit itself.
+#[test]
+fn an_endless_compilation_is_stopped_and_without_a_cgroup_each_process_is_limited() {
+    let dir = std::env::temp_dir().join(format!("candlelit-grading-limits-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch folder");
+    let book = learner_notebook(&dir);
+    std::fs::copy(repo().join("kernel/tests/fixtures/lessons/day00-grading.md"), dir.join("day00-grading.md"))
+        .expect("lesson copied");
+    let none: &[&str] = &[];
+    let spin = format!(
+        "#[allow(long_running_const_eval)]\n\
+         const SPIN: u64 = {{ let mut i = 0u64; loop {{ i = i.wrapping_add(1); if i == 0 {{ break i; }} }} }};\n\
+         {MEAN}\nlet spun = SPIN;"
+    );
+    let endless = submission(
+        &book,
+        &Answers { replace: &[("exercise-square", SQUARE), ("exercise-mean", &spin)], remove: none, append: &[] },
+    );
+    std::fs::write(dir.join("endless-compile.ipynb"), endless.to_string()).expect("written");
+    let grader = Command::new(env!("CARGO_BIN_EXE_candlelit"))
+        .args(["grade", "--lesson", "day00-grading.md", "--total-timeout", "40", "--json", "endless.json"])
+        .arg("endless-compile.ipynb")
+        .current_dir(&dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("candlelit runs");
+    let pid = grader.id();
+    let graded = grader.wait_with_output().expect("the grader ends");
+    let stderr = String::from_utf8_lossy(&graded.stderr).into_owned();
+    assert!(graded.status.success(), "{stderr}");
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("endless.json")).expect("report")).expect("report json");
+    let graded_one = &report["submissions"][0];
+    assert_eq!(graded_one["exercises"][0]["points"], 2, "graded before the endless cell: {graded_one}");
+    assert_eq!(graded_one["exercises"][1]["points"], 0, "{graded_one}");
+    assert!(
+        graded_one["problems"].to_string().contains("(cells and their compilation) and its sandbox was stopped"),
+        "{graded_one}"
+    );
+    let left = processes_of_grader(pid);
+    assert!(left.is_empty(), "the endless compilation's processes survived: {left:?}");
+
+    // Without a cgroup: the worker (the cells' parent, which runs cargo and rustc) has the tree's memory,
+    // --memory-limit + 3072 MiB, as its own data limit; the right answers still earn their points.
+    let limits = "let n: usize = 4;\n\
+        let parent = std::os::unix::process::parent_id();\n\
+        let limits = std::fs::read_to_string(format!(\"/proc/{parent}/limits\"))?;\n\
+        let data = limits.lines().find(|l| l.starts_with(\"Max data size\")).unwrap_or(\"none\").to_string();\n\
+        println!(\"worker data limit: {}\", data.split_whitespace().nth(3).unwrap_or(\"none\"));";
+    let limited = submission(
+        &book,
+        &Answers {
+            replace: &[("parameters", limits), ("exercise-square", SQUARE), ("exercise-mean", MEAN)],
+            remove: none,
+            append: &[],
+        },
+    );
+    std::fs::write(dir.join("limits.ipynb"), limited.to_string()).expect("written");
+    let fallback = Command::new(env!("CARGO_BIN_EXE_candlelit"))
+        .args(["grade", "--lesson", "day00-grading.md", "--memory-limit", "1024", "--json", "limits.json"])
+        .args(["--feedback", "feedback", "limits.ipynb"])
+        .current_dir(&dir)
+        .env("CANDLELIT_CGROUP", "off")
+        .output()
+        .expect("candlelit runs");
+    let stderr = String::from_utf8_lossy(&fallback.stderr);
+    assert!(fallback.status.success(), "{stderr}");
+    assert!(stderr.contains("no cgroup for the submissions (CANDLELIT_CGROUP=off)"), "{stderr}");
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("limits.json")).expect("report")).expect("report json");
+    assert_eq!(report["submissions"][0]["points"], 5, "{report}");
+    let seen = std::fs::read_to_string(dir.join("feedback/limits.ipynb")).expect("feedback");
+    let expected = format!("worker data limit: {}", (1024u64 + 3072) << 20);
+    assert!(seen.contains(&expected), "{expected} in {seen}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -80,44 +80,71 @@ impl Drop for Lab {
     }
 }
 
+/// `candlelit lab` as a learner starts it, on a free port, serving `notebooks`.
+struct RunningLab {
+    lab: Lab,
+    /// `http://127.0.0.1:PORT`.
+    base: String,
+    token: String,
+    home: PathBuf,
+    /// Where `lab` puts its standby kernel's socket and log.
+    runtime: PathBuf,
+}
+
+impl RunningLab {
+    fn start(name: &str, notebooks: &Path) -> RunningLab {
+        let home = scratch(&format!("{name}-home"));
+        // `candlelit lab` looks for JupyterLab in the venv under its home first: lend it the test venv.
+        std::os::unix::fs::symlink(repo().join(".candlelit/venv"), home.join("venv")).expect("venv link");
+        let runtime = scratch(&format!("{name}-runtime"));
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        let child = Command::new(env!("CARGO_BIN_EXE_candlelit"))
+            .args(["lab", "--no-browser", "--no-warm", "--port", &port.to_string(), "--notebook-dir"])
+            .arg(notebooks)
+            .env("CANDLELIT_HOME", &home)
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("candlelit lab starts");
+        let mut lab = Lab(child);
+        let stdout = lab.0.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let address = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .find_map(|line| line.split_once("— ").map(|(_, url)| url.trim().to_string()))
+            .expect("candlelit lab prints the address it serves");
+        let (base, token) = address.split_once("/lab?token=").expect("address with a token");
+        assert_eq!(base, format!("http://127.0.0.1:{port}"), "bound to loopback on the asked port");
+        let (base, token) = (base.to_string(), token.to_string());
+        std::thread::spawn(move || lines.for_each(drop));
+        // Jupyter Server takes a few seconds to listen.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "JupyterLab did not start listening on port {port}");
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        RunningLab { lab, base, token, home, runtime }
+    }
+}
+
+impl Drop for RunningLab {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.home);
+    }
+}
+
 #[test]
 fn candlelit_lab_serves_the_kernel_through_jupyter_server() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let python = python();
-    let home = scratch("lab-home");
-    // `candlelit lab` looks for JupyterLab in the venv under its home first: lend it the test venv.
-    std::os::unix::fs::symlink(repo().join(".candlelit/venv"), home.join("venv")).expect("venv link");
     let notebooks = scratch("lab-notebooks");
-    // Where `lab` puts its standby kernel's socket and log.
-    let runtime = scratch("lab-runtime");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
-    let child = Command::new(env!("CARGO_BIN_EXE_candlelit"))
-        .args(["lab", "--no-browser", "--no-warm", "--port", &port.to_string(), "--notebook-dir"])
-        .arg(&notebooks)
-        .env("CANDLELIT_HOME", &home)
-        .env("XDG_RUNTIME_DIR", &runtime)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("candlelit lab starts");
-    let mut lab = Lab(child);
-    let stdout = lab.0.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let address = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find_map(|line| line.split_once("— ").map(|(_, url)| url.trim().to_string()))
-        .expect("candlelit lab prints the address it serves");
-    let (base, token) = address.split_once("/lab?token=").expect("address with a token");
-    assert_eq!(base, format!("http://127.0.0.1:{port}"), "bound to loopback on the asked port");
-    std::thread::spawn(move || lines.for_each(drop));
-
-    // Jupyter Server takes a few seconds to listen.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "JupyterLab did not start listening on port {port}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    let running = RunningLab::start("lab", &notebooks);
+    let (base, token, runtime) = (running.base.as_str(), running.token.as_str(), running.runtime.clone());
+    // The token is in JupyterLab's environment, not on a command line any user of the machine can read.
+    let exposed = processes_mentioning(std::path::Path::new(token));
+    assert!(exposed.is_empty(), "the token is on a command line: {exposed:?}");
     let out = Command::new(&python)
         .arg(repo().join("tests/jupyter/lab_client.py"))
         .args([base, token])
@@ -132,9 +159,9 @@ fn candlelit_lab_serves_the_kernel_through_jupyter_server() {
     // The kernel Jupyter started handed its connection file to the standby `lab` had started.
     // SAFETY: getuid(2) has no preconditions and cannot fail.
     let standby = runtime.join(format!("candlelit-{}", unsafe { libc::getuid() }));
-    let log = std::fs::read_to_string(standby.join(format!("standby-{}.log", lab.0.id()))).unwrap_or_default();
+    let log = std::fs::read_to_string(standby.join(format!("standby-{}.log", running.lab.0.id()))).unwrap_or_default();
     assert!(log.contains("standby ready") && log.contains("standby taken"), "standby log:\n{log}");
-    drop(lab);
+    drop(running);
     // With JupyterLab gone, so are its standbys.
     let deadline = Instant::now() + Duration::from_secs(10);
     while !processes_mentioning(&standby).is_empty() {
@@ -142,8 +169,159 @@ fn candlelit_lab_serves_the_kernel_through_jupyter_server() {
         std::thread::sleep(Duration::from_millis(200));
     }
     let _ = std::fs::remove_dir_all(&runtime);
-    let _ = std::fs::remove_dir_all(&home);
     let _ = std::fs::remove_dir_all(&notebooks);
+}
+
+/// A learner's session in a real browser: `candlelit lab`, Debian's Chromium driven by Selenium
+/// (`tests/jupyter/browser_lab.py`), the Day 3 lesson run from the Run menu, then ■ and Restart. Screenshots go
+/// to `target/browser-test/`.
+#[test]
+fn a_lesson_runs_in_jupyterlab_in_a_real_browser() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let python = python();
+    let notebooks = scratch("browser-notebooks");
+    let lesson = "day03-autograd.ipynb";
+    let mut book: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(repo().join("notebooks").join(lesson)).expect("the lesson's notebook"))
+            .expect("json");
+    // What a learner might add at the end: a live figure, a tensor, a check that passes, an endless loop, a cell
+    // that reads an earlier variable.
+    let live = "let live = DisplayHandle::new();\nfor step in 0..5 {\n    let ys: Vec<f32> = (0..=step).map(|i| (i * i) as f32).collect();\n    \
+        live.update(&Figure::new().title(format!(\"step {step}\")).line(\"y\", ys));\n    \
+        std::thread::sleep(std::time::Duration::from_millis(300));\n}";
+    let appended = [
+        live,
+        "Tensor::new(&[[1f32, 2.], [3., 4.]], &Device::Cpu)?",
+        "check(\"browser\", || expect_eq(1 + 1, 2, \"one plus one\"));",
+        "println!(\"spinning\");\nlet mut turns = 0u64;\nloop {\n    turns += 1;\n}",
+        "println!(\"still here: {lr}\");",
+    ];
+    let cells = book["cells"].as_array_mut().expect("cells");
+    let lesson_cells = cells.iter().filter(|c| c["cell_type"] == "code").count();
+    for (n, code) in appended.iter().enumerate() {
+        cells.push(serde_json::json!({"cell_type": "code", "id": format!("browser-{n}"), "metadata": {},
+            "execution_count": null, "outputs": [], "source": code}));
+    }
+    std::fs::write(notebooks.join(lesson), serde_json::to_string_pretty(&book).expect("json")).expect("written");
+    let running = RunningLab::start("browser", &notebooks);
+    let shots = repo().join("target/browser-test");
+    let _ = std::fs::remove_dir_all(&shots);
+    std::fs::create_dir_all(&shots).expect("screenshot folder");
+    let out = Command::new(&python)
+        .arg(repo().join("tests/jupyter/browser_lab.py"))
+        .args([running.base.as_str(), running.token.as_str(), lesson])
+        .arg(&shots)
+        .output()
+        .expect("the browser script runs");
+    let seen = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "the browser test failed (screenshots in {}):\n{}\n{seen}",
+        shots.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("browser test: {seen}");
+    let seen: serde_json::Value = serde_json::from_str(seen.trim()).expect("the script prints JSON");
+    assert_eq!(seen["code_cells"], lesson_cells, "{seen}");
+    assert_eq!(seen["live_figure_images"], 1, "{seen}");
+    for shot in ["1-opened", "2-all-cells-ran", "3-interrupted", "4-restarted"] {
+        let png = std::fs::read(shots.join(format!("{shot}.png"))).expect("a screenshot");
+        assert!(png.starts_with(b"\x89PNG"), "{shot}.png is not a PNG");
+    }
+    // The notebook as JupyterLab saved it, before the restart: every lesson cell ran, none failed.
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(notebooks.join(lesson)).expect("saved")).expect("json");
+    let code: Vec<&serde_json::Value> =
+        saved["cells"].as_array().expect("cells").iter().filter(|c| c["cell_type"] == "code").collect();
+    for cell in &code[..lesson_cells] {
+        assert!(cell["execution_count"].is_number(), "a lesson cell did not run: {}", cell["source"]);
+        let failed = cell["outputs"].as_array().into_iter().flatten().find(|o| o["output_type"] == "error");
+        assert!(failed.is_none(), "a lesson cell failed in the browser: {} → {failed:?}", cell["source"]);
+    }
+    drop(running);
+    let _ = std::fs::remove_dir_all(&notebooks);
+}
+
+/// The tools instructors run notebooks with — papermill (with parameters, through `python/papermill-candlelit`),
+/// `jupyter nbconvert --execute` and nbclient's `jupyter execute` — each run Day 1 to the end with the kernel,
+/// side by side.
+#[test]
+fn papermill_nbconvert_and_nbclient_run_a_lesson_to_the_end() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let python = python();
+    let dir = scratch("instructor-tools");
+    let install = Command::new(env!("CARGO_BIN_EXE_candlelit"))
+        .args(["install", "--no-warm", "--prefix"])
+        .arg(dir.join("prefix"))
+        .output()
+        .expect("candlelit install runs");
+    assert!(install.status.success(), "{}", String::from_utf8_lossy(&install.stderr));
+    let lesson = "day01-candle-and-notebooks.ipynb";
+    for copy in ["nbconvert.ipynb", "nbclient.ipynb", "papermill-in.ipynb"] {
+        std::fs::copy(repo().join("notebooks").join(lesson), dir.join(copy)).expect("copied");
+    }
+    let tool = |args: &[&str]| {
+        Command::new(&python)
+            .args(args)
+            .current_dir(&dir)
+            .env("JUPYTER_PATH", dir.join("prefix/share/jupyter"))
+            .env("JUPYTER_PLATFORM_DIRS", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("python runs")
+    };
+    let runs = [
+        (
+            "papermill",
+            tool(&["-m", "papermill", "-k", "candlelit", "papermill-in.ipynb", "papermill.ipynb", "-p", "seed", "3"]),
+        ),
+        (
+            "nbconvert",
+            tool(&[
+                "-m",
+                "jupyter",
+                "nbconvert",
+                "--to",
+                "notebook",
+                "--execute",
+                "--inplace",
+                "--ExecutePreprocessor.kernel_name=candlelit",
+                "--ExecutePreprocessor.timeout=600",
+                "nbconvert.ipynb",
+            ]),
+        ),
+        ("nbclient", tool(&["-m", "jupyter", "execute", "--inplace", "--kernel_name=candlelit", "nbclient.ipynb"])),
+    ];
+    for (name, run) in runs {
+        let out = run.wait_with_output().expect("the tool ends");
+        assert!(out.status.success(), "{name} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        let book: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join(format!("{name}.ipynb"))).expect("its notebook"))
+                .expect("json");
+        let code: Vec<&serde_json::Value> =
+            book["cells"].as_array().expect("cells").iter().filter(|c| c["cell_type"] == "code").collect();
+        for cell in &code {
+            assert!(cell["execution_count"].is_number(), "{name}: a cell did not run: {}", cell["source"]);
+            let failed = cell["outputs"].as_array().into_iter().flatten().find(|o| o["output_type"] == "error");
+            assert!(failed.is_none(), "{name}: a cell failed: {} → {failed:?}", cell["source"]);
+        }
+        let verdicts = book.to_string().matches("✘").count();
+        assert!(verdicts >= 5, "{name}: the exercises' checks showed their verdicts ({verdicts} ✘)");
+        if name == "papermill" {
+            // The injected cell papermill wrote, run with the type the parameters cell declared (an i32 would
+            // not compile where the lesson uses it as a u64).
+            let injected = code
+                .iter()
+                .find(|c| {
+                    c["metadata"]["tags"].as_array().is_some_and(|t| t.iter().any(|t| t == "injected-parameters"))
+                })
+                .expect("papermill's injected-parameters cell");
+            let source = injected["source"].as_array().map(|l| l.iter().filter_map(|l| l.as_str()).collect::<String>());
+            assert!(source.is_some_and(|s| s.contains("let seed = 3;")), "{injected}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Command lines of running processes that mention `path` (from /proc).

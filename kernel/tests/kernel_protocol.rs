@@ -12,7 +12,9 @@ use jupyter_protocol::{
     CompleteRequest, ConnectionInfo, ExecuteRequest, HistoryRequest, InspectRequest, InterruptRequest,
     IsCompleteRequest, JupyterMessage, JupyterMessageContent, KernelInfoRequest, ReplyStatus, ShutdownRequest,
 };
-use jupyter_zmq_client::{ClientControlConnection, ClientIoPubConnection, ClientShellConnection};
+use jupyter_zmq_client::{
+    ClientControlConnection, ClientIoPubConnection, ClientShellConnection, ClientStdinConnection,
+};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -25,6 +27,8 @@ struct Kernel {
     shell: ClientShellConnection,
     iopub: ClientIoPubConnection,
     control: ClientControlConnection,
+    /// The stdin channel, with the shell socket's identity (as jupyter_client gives it).
+    stdin: ClientStdinConnection,
     dir: PathBuf,
     /// Held while the kernel lives: one kernel at a time (see [`SERIAL`]).
     serial: Option<tokio::sync::MutexGuard<'static, ()>>,
@@ -105,9 +109,11 @@ async fn start_kernel_with(
     // The kernel binds at once; connecting before that is fine (ZeroMQ retries).
     let identity = jupyter_zmq_client::peer_identity_for_session(&session)?;
     let shell = jupyter_zmq_client::create_client_shell_connection_with_identity(&info, &session, identity).await?;
+    let identity = jupyter_zmq_client::peer_identity_for_session(&session)?;
+    let stdin = jupyter_zmq_client::create_client_stdin_connection_with_identity(&info, &session, identity).await?;
     let iopub = jupyter_zmq_client::create_client_iopub_connection(&info, "", &session).await?;
     let control = jupyter_zmq_client::create_client_control_connection(&info, &session).await?;
-    let mut kernel = Kernel { child, info, shell, iopub, control, dir, serial: Some(serial) };
+    let mut kernel = Kernel { child, info, shell, iopub, control, stdin, dir, serial: Some(serial) };
     // Wait until iopub delivers (a PUB socket drops messages sent before the subscription is in place).
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -295,6 +301,67 @@ async fn execute_gives_streams_results_figures_and_learner_readable_errors() -> 
     Ok(())
 }
 
+impl Kernel {
+    /// Sends `code` with `allow_stdin`; returns the request's id.
+    async fn send_asking(&mut self, code: &str, allow_stdin: bool) -> Result<String, String> {
+        let request = ExecuteRequest { allow_stdin, stop_on_error: false, ..ExecuteRequest::new(code.to_string()) };
+        let message = JupyterMessage::new(request, None);
+        let id = message.header.msg_id.clone();
+        self.shell.send(message).await.map_err(|e| e.to_string())?;
+        Ok(id)
+    }
+
+    /// Waits for the kernel's `input_request`, answers `value`; returns the request's (prompt, password).
+    async fn answer_input(&mut self, value: &str) -> Result<(String, bool), Box<dyn std::error::Error>> {
+        let asked = tokio::time::timeout(CELL_TIMEOUT, self.stdin.read()).await??;
+        let JupyterMessageContent::InputRequest(request) = &asked.content else {
+            return Err(format!("expected an input_request, got {}", asked.header.msg_type).into());
+        };
+        let question = (request.prompt.clone(), request.password);
+        let reply = jupyter_protocol::InputReply { value: value.to_string(), ..Default::default() };
+        self.stdin.send(reply.as_child_of(&asked)).await?;
+        Ok(question)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cell_asks_the_front_end_for_input_through_stdin() -> TestResult {
+    let mut k = start_kernel().await?;
+    // The prelude's input(): the prompt reaches the client, the answer reaches the cell.
+    let id = k.send_asking("let name = input(\"Your name? \")?;\nprintln!(\"hello {name}\");", true).await?;
+    assert_eq!(k.answer_input("Ada").await?, ("Your name? ".to_string(), false));
+    let asked = k.collect(&id, CELL_TIMEOUT, true).await?;
+    expect_ok(&asked);
+    assert_eq!(asked.stream("stdout"), "hello Ada\n");
+
+    // getpass() asks for a password.
+    let id = k.send_asking("let secret = getpass(\"Key: \")?;\nsecret.len()", true).await?;
+    assert_eq!(k.answer_input("hunter2").await?, ("Key: ".to_string(), true));
+    let asked = k.collect(&id, CELL_TIMEOUT, true).await?;
+    assert_eq!(asked.outputs("execute_result")[0]["data"]["text/plain"], "7");
+
+    // A plain read_line on stdin is asked for too (no prompt), and does not eat the kernel's own commands.
+    let code = "let mut line = String::new();\nstd::io::stdin().read_line(&mut line)?;\nline.trim().to_uppercase()";
+    let id = k.send_asking(code, true).await?;
+    assert_eq!(k.answer_input("raw answer").await?, (String::new(), false));
+    let asked = k.collect(&id, CELL_TIMEOUT, true).await?;
+    expect_ok(&asked);
+    assert_eq!(asked.outputs("execute_result")[0]["data"]["text/plain"], "\"RAW ANSWER\"");
+
+    // A front end that takes no input: the cell gets an error at once instead of waiting.
+    let id = k.send_asking("let name = input(\"Name? \")?;", false).await?;
+    let refused = k.collect(&id, CELL_TIMEOUT, true).await?;
+    assert_eq!(status(&refused), "error");
+    let evalue = refused.reply_json()["evalue"].as_str().unwrap_or_default().to_string();
+    assert!(evalue.contains("takes no input"), "{evalue}");
+
+    // The session goes on with its variables.
+    let after = k.execute("secret.len() + 1").await?;
+    expect_ok(&after);
+    assert_eq!(after.outputs("execute_result")[0]["data"]["text/plain"], "8");
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interrupt_stops_an_endless_loop_and_keeps_variables() -> TestResult {
     let mut k = start_kernel().await?;
@@ -331,6 +398,49 @@ async fn interrupt_stops_an_endless_loop_and_keeps_variables() -> TestResult {
         b.outputs("execute_result")[0]["data"]["text/plain"],
         "manual_seed in one cell seeds randn in the next"
     );
+    Ok(())
+}
+
+/// Whether process `pid` still exists (and is not a zombie waiting for its parent).
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| stat.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z')))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kernel_killed_mid_cell_takes_its_cell_process_with_it() -> TestResult {
+    let mut k = start_kernel().await?;
+    let pid = k.execute("std::process::id()").await?;
+    let pid: u32 = pid.outputs("execute_result")[0]["data"]["text/plain"].as_str().unwrap_or_default().parse()?;
+    assert_ne!(pid, k.child.id(), "cells run in a process of their own");
+    k.shell.send(JupyterMessage::new(ExecuteRequest::new("let mut n = 0u64;\nloop { n += 1; }".into()), None)).await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(running(pid), "the cell process runs the loop");
+    // What Jupyter does to a kernel that does not answer a shutdown: SIGKILL, no chance to clean up.
+    k.child.kill()?;
+    k.child.wait()?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while running(pid) {
+        assert!(Instant::now() < deadline, "the cell process {pid} outlived its kernel");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cell_that_runs_out_of_memory_says_so_and_the_next_cell_works() -> TestResult {
+    let serial = SERIAL.lock().await;
+    let launch = Launch { env: vec![("CANDLELIT_CELL_MEMORY_LIMIT".into(), "512".into())], cwd: None };
+    let mut k = start_kernel_with(launch, serial).await?;
+    let hog = k.execute("let hog = vec![1u8; 8 << 30];\nhog.len()").await?;
+    assert_eq!(status(&hog), "error");
+    let reply = hog.reply_json();
+    assert_eq!(reply["ename"], "OutOfMemory", "{reply}");
+    let evalue = reply["evalue"].as_str().unwrap_or_default();
+    assert!(evalue.contains("ran out of memory (it asked for 8.0 GiB)") && evalue.contains("512 MiB"), "{evalue}");
+    let next = k.execute("6 * 7").await?;
+    expect_ok(&next);
+    assert_eq!(next.outputs("execute_result")[0]["data"]["text/plain"], "42");
     Ok(())
 }
 
@@ -393,6 +503,285 @@ async fn a_message_with_a_bad_signature_is_dropped_and_nothing_runs() -> TestRes
     Ok(())
 }
 
+/// The 64 bytes a ZeroMQ 3.0 peer opens with (signature, version, the NULL mechanism, "not a server").
+fn zmtp_greeting() -> Vec<u8> {
+    let mut greeting = vec![0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0x7f, 3, 0];
+    let mut mechanism = b"NULL".to_vec();
+    mechanism.resize(20, 0);
+    greeting.extend(mechanism);
+    greeting.resize(64, 0);
+    greeting
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_announcing_a_huge_frame_on_any_socket_is_dropped_and_the_kernel_goes_on() -> TestResult {
+    use tokio::io::AsyncWriteExt as _;
+    let mut k = start_kernel().await?;
+    let ports = [k.info.shell_port, k.info.iopub_port, k.info.stdin_port, k.info.control_port, k.info.hb_port];
+    let mut peers = Vec::new();
+    for port in ports {
+        // Before any signature can be checked: a greeting, then a frame header announcing 1 TiB (as a command
+        // frame on one connection, as a message frame on another).
+        for flags in [0x06u8, 0x02] {
+            let mut peer = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+            peer.write_all(&zmtp_greeting()).await?;
+            let mut header = vec![flags];
+            header.extend((1u64 << 40).to_be_bytes());
+            peer.write_all(&header).await?;
+            peer.write_all(&[0u8; 4096]).await?;
+            peers.push(peer);
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(k.child.try_wait()?.is_none(), "the kernel ended after a forged frame header");
+    let info = k.request(KernelInfoRequest::default().into(), Duration::from_secs(30)).await?;
+    assert_eq!(info.reply_json()["status"], "ok");
+    let ran = k.execute("let after_the_flood = 6 * 7;\nafter_the_flood").await?;
+    expect_ok(&ran);
+    assert_eq!(ran.outputs("execute_result")[0]["data"]["text/plain"], "42");
+    drop(peers);
+    Ok(())
+}
+
+/// A request signed with `key`, as the frames a DEALER socket sends.
+fn signed(key: &str, msg_type: &str, msg_id: &str, content: &serde_json::Value) -> zeromq::ZmqMessage {
+    let header = serde_json::json!({"msg_id": msg_id, "session": "raw-test", "username": "test",
+        "date": "2026-01-01T00:00:00Z", "msg_type": msg_type, "version": "5.3"});
+    let parts = [header.to_string(), "{}".to_string(), "{}".to_string(), content.to_string()];
+    let mac = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key.as_bytes());
+    let mut context = ring::hmac::Context::with_key(&mac);
+    for part in &parts {
+        context.update(part.as_bytes());
+    }
+    let signature: String = context.sign().as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    let mut frames: Vec<bytes::Bytes> = vec!["<IDS|MSG>".into(), signature.into()];
+    frames.extend(parts.into_iter().map(bytes::Bytes::from));
+    zeromq::ZmqMessage::try_from(frames).unwrap_or_else(|_| unreachable!("six frames"))
+}
+
+/// A reply read off a raw DEALER socket: its header and content.
+async fn raw_reply(raw: &mut zeromq::DealerSocket, within: Duration) -> Option<(serde_json::Value, serde_json::Value)> {
+    use zeromq::SocketRecv as _;
+    let frames = tokio::time::timeout(within, raw.recv()).await.ok()?.ok()?.into_vec();
+    let at = frames.iter().position(|f| &f[..] == b"<IDS|MSG>")?;
+    let json = |n: usize| serde_json::from_slice(frames.get(at + n)?).ok();
+    Some((json(2)?, json(5)?))
+}
+
+impl Kernel {
+    /// The iopub statuses (`busy`, `idle`) whose parent is `id`, up to its idle.
+    async fn statuses_of(&mut self, id: &str, within: Duration) -> Vec<String> {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut seen = Vec::new();
+        while let Ok(Ok(message)) = tokio::time::timeout_at(deadline, self.iopub.read()).await {
+            if message.parent_header.as_ref().map(|h| h.msg_id.as_str()) != Some(id) {
+                continue;
+            }
+            if let JupyterMessageContent::Status(status) = &message.content {
+                let state = serde_json::to_value(&status.execution_state).unwrap_or_default();
+                seen.push(state.as_str().unwrap_or_default().to_string());
+                if seen.last().is_some_and(|s| s == "idle") {
+                    break;
+                }
+            }
+        }
+        seen
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_message_runs_once_and_bad_or_unknown_requests_get_error_replies() -> TestResult {
+    use zeromq::{Socket, SocketSend};
+    let mut k = start_kernel().await?;
+    let key = k.info.key.clone();
+    let mut raw = zeromq::DealerSocket::new();
+    raw.connect(&k.info.shell_url()).await?;
+    let marker = k.dir.join("replayed");
+    let code = format!(
+        "use std::io::Write as _;\nstd::fs::OpenOptions::new().create(true).append(true).open({:?})?.write_all(b\"x\")?;",
+        marker.display().to_string()
+    );
+    let content = serde_json::json!({"code": code, "silent": false, "store_history": true, "user_expressions": {},
+        "allow_stdin": false, "stop_on_error": true});
+    // Sent, answered, then the very same frames again (what someone who saw them on the wire could do).
+    raw.send(signed(&key, "execute_request", "replay-1", &content)).await?;
+    let (header, reply) = raw_reply(&mut raw, CELL_TIMEOUT).await.ok_or("no reply to the first send")?;
+    assert_eq!((header["msg_type"].as_str(), reply["status"].as_str()), (Some("execute_reply"), Some("ok")), "{reply}");
+    raw.send(signed(&key, "execute_request", "replay-1", &content)).await?;
+    let after = k.execute("let after_the_replay = 1;").await?;
+    expect_ok(&after);
+    assert_eq!(std::fs::read_to_string(&marker)?, "x", "the replayed message ran again");
+    assert!(raw_reply(&mut raw, Duration::from_millis(500)).await.is_none(), "no reply to a replay");
+
+    // Signed, but an execute_request without code: an error reply that says what is wrong, between busy and idle.
+    raw.send(signed(&key, "execute_request", "no-code-1", &serde_json::json!({"silent": false}))).await?;
+    let (header, reply) =
+        raw_reply(&mut raw, Duration::from_secs(30)).await.ok_or("no reply to a malformed request")?;
+    assert_eq!(header["msg_type"], "execute_reply");
+    assert_eq!(reply["status"], "error", "{reply}");
+    assert!(reply["evalue"].as_str().is_some_and(|e| e.contains("code")), "{reply}");
+    assert_eq!(k.statuses_of("no-code-1", Duration::from_secs(10)).await, ["busy", "idle"]);
+
+    // A request type the kernel does not know: busy, its `_reply` with an error, idle; and the kernel goes on.
+    raw.send(signed(&key, "frobnicate_request", "unknown-1", &serde_json::json!({}))).await?;
+    let (header, reply) = raw_reply(&mut raw, Duration::from_secs(30)).await.ok_or("no reply to an unknown request")?;
+    assert_eq!(
+        (header["msg_type"].as_str(), reply["ename"].as_str()),
+        (Some("frobnicate_reply"), Some("UnknownMessageType"))
+    );
+    assert_eq!(k.statuses_of("unknown-1", Duration::from_secs(10)).await, ["busy", "idle"]);
+    let still = k.execute("after_the_replay + 1").await?;
+    assert_eq!(still.outputs("execute_result")[0]["data"]["text/plain"], "2");
+    Ok(())
+}
+
+#[test]
+fn a_connection_file_without_a_key_gets_a_loud_warning() -> TestResult {
+    use std::io::BufRead as _;
+    let dir = std::env::temp_dir().join(format!("candlelit-kernel-nokey-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir)?;
+    let ports: Vec<u16> = (0..5)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()))
+        .collect::<Result<_, _>>()?;
+    let info = serde_json::json!({"ip": "127.0.0.1", "transport": "tcp", "signature_scheme": "hmac-sha256", "key": "",
+        "shell_port": ports[0], "iopub_port": ports[1], "stdin_port": ports[2], "control_port": ports[3],
+        "hb_port": ports[4]});
+    let file = dir.join("connection.json");
+    std::fs::write(&file, info.to_string())?;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_candlelit"))
+        .args(["kernel", "--connection-file"])
+        .arg(&file)
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let stderr = child.stderr.take().ok_or("stderr")?;
+    let (found_tx, found_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("WARNING") && line.contains("empty key") {
+                let _ = found_tx.send(line);
+            }
+        }
+    });
+    let warning = found_rx.recv_timeout(Duration::from_secs(60));
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    let warning = warning.map_err(|_| "no warning about the empty key on stderr")?;
+    assert!(warning.contains("any process on this machine"), "{warning}");
+    Ok(())
+}
+
+/// A small deterministic generator (xorshift64*), so that a failing fuzz run can be repeated from its seed.
+struct Fuzz(u64);
+
+impl Fuzz {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+
+    fn bytes(&mut self, most: usize) -> bytes::Bytes {
+        let len = self.below(most + 1);
+        (0..len).map(|_| self.next() as u8).collect::<Vec<u8>>().into()
+    }
+
+    /// One hostile message: random frames, a signed one cut short, a wrong signature, a signed one of a wrong
+    /// or unknown type, unreadable JSON, no delimiter. Nothing signed can run code or shut the kernel down.
+    fn message(&mut self, key: &str) -> zeromq::ZmqMessage {
+        let signed_types = [
+            "execute_request",
+            "complete_request",
+            "inspect_request",
+            "history_request",
+            "kernel_info_request",
+            "is_complete_request",
+            "comm_info_request",
+            "input_reply",
+            "frobnicate_request",
+            "comm_msg",
+            "interrupt_reply",
+            "",
+        ];
+        let contents =
+            [r#"{"code": 5}"#, "[]", "null", r#"{"cursor_pos": -1}"#, r#"{"hist_access_type": "x"}"#, "{", ""];
+        let frames: Vec<bytes::Bytes> = match self.below(6) {
+            0 => (0..=self.below(8)).map(|_| self.bytes(300)).collect(),
+            1 => {
+                let full = signed(key, "kernel_info_request", &format!("cut-{}", self.next()), &serde_json::json!({}));
+                let mut frames = full.into_vec();
+                frames.truncate(self.below(frames.len()));
+                frames
+            }
+            2 => {
+                let mut frames = signed(key, "kernel_info_request", "forged", &serde_json::json!({})).into_vec();
+                frames[1] = self.bytes(64);
+                frames
+            }
+            3 | 4 => {
+                let msg_type = signed_types[self.below(signed_types.len())];
+                let header = serde_json::json!({"msg_id": format!("fuzz-{}", self.next()), "session": "fuzz",
+                    "username": "f", "date": "2026-01-01T00:00:00Z", "msg_type": msg_type, "version": "5.3"});
+                let content = contents[self.below(contents.len())].to_string();
+                let parts = [header.to_string(), "{}".into(), "{}".into(), content];
+                let mac = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key.as_bytes());
+                let mut context = ring::hmac::Context::with_key(&mac);
+                parts.iter().for_each(|p| context.update(p.as_bytes()));
+                let signature: String = context.sign().as_ref().iter().map(|b| format!("{b:02x}")).collect();
+                let mut frames: Vec<bytes::Bytes> = vec!["<IDS|MSG>".into(), signature.into()];
+                frames.extend(parts.into_iter().map(bytes::Bytes::from));
+                frames
+            }
+            _ => vec![self.bytes(40), self.bytes(200), self.bytes(200)],
+        };
+        let frames = if frames.is_empty() { vec![bytes::Bytes::new()] } else { frames };
+        zeromq::ZmqMessage::try_from(frames).unwrap_or_else(|_| unreachable!("at least one frame"))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bounded_fuzz_on_every_socket_leaves_the_kernel_answering() -> TestResult {
+    use zeromq::{Socket, SocketSend};
+    let mut k = start_kernel().await?;
+    let key = k.info.key.clone();
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos() as u64 | 1;
+    println!("fuzz seed {seed}");
+    let mut fuzz = Fuzz(seed);
+    let mut dealers = Vec::new();
+    for url in [k.info.shell_url(), k.info.control_url(), k.info.stdin_url(), k.info.hb_url()] {
+        let mut dealer = zeromq::DealerSocket::new();
+        dealer.connect(&url).await?;
+        dealers.push(dealer);
+    }
+    let mut subscriber = zeromq::SubSocket::new();
+    subscriber.connect(&k.info.iopub_url()).await?;
+    for round in 0..400 {
+        if round % 5 == 4 {
+            // iopub takes subscriptions only: random topics, and unsubscribing from them.
+            let topic = String::from_utf8_lossy(&fuzz.bytes(30)).into_owned();
+            subscriber.subscribe(&topic).await?;
+            continue;
+        }
+        let message = fuzz.message(&key);
+        let socket = fuzz.below(dealers.len());
+        tokio::time::timeout(Duration::from_secs(5), dealers[socket].send(message)).await??;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(k.child.try_wait()?.is_none(), "the kernel ended during the fuzz (seed {seed})");
+    let info = k.request(KernelInfoRequest::default().into(), Duration::from_secs(30)).await?;
+    assert_eq!(info.reply_json()["status"], "ok", "seed {seed}");
+    let ran = k.execute("let after_the_fuzz = 40 + 2;\nafter_the_fuzz").await?;
+    expect_ok(&ran);
+    assert_eq!(ran.outputs("execute_result")[0]["data"]["text/plain"], "42", "seed {seed}");
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kernel_info_is_complete_complete_inspect_history_and_shutdown_answer() -> TestResult {
     let mut k = start_kernel().await?;
@@ -441,26 +830,31 @@ async fn kernel_info_is_complete_complete_inspect_history_and_shutdown_answer() 
         k.request(jupyter_protocol::CommInfoRequest { target_name: None }.into(), Duration::from_secs(30)).await?;
     assert_eq!(comm.reply_json()["status"], "ok");
 
+    // Shut down in the middle of an endless cell: the kernel exits, and so does the process running the cell.
+    let pid = k.execute("std::process::id()").await?;
+    let pid: u32 = pid.outputs("execute_result")[0]["data"]["text/plain"].as_str().unwrap_or_default().parse()?;
+    k.shell.send(JupyterMessage::new(ExecuteRequest::new("loop { std::hint::spin_loop(); }".into()), None)).await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
     k.control.send(JupyterMessage::new(ShutdownRequest { restart: false }, None)).await?;
     let reply = tokio::time::timeout(Duration::from_secs(10), k.control.read()).await??;
     assert_eq!(reply.header.msg_type, "shutdown_reply");
+    assert!(matches!(&reply.content, JupyterMessageContent::ShutdownReply(r) if r.status == ReplyStatus::Ok));
     let deadline = Instant::now() + Duration::from_secs(10);
-    while k.child.try_wait()?.is_none() {
-        assert!(Instant::now() < deadline, "the kernel did not exit after shutdown_request");
+    while k.child.try_wait()?.is_none() || running(pid) {
+        assert!(Instant::now() < deadline, "the kernel or its cell process {pid} outlived shutdown_request");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(matches!(ReplyStatus::Ok, ReplyStatus::Ok));
     Ok(())
 }
 
 /// A standby kernel waiting on `socket`, as `candlelit lab` starts one; its log is `log`.
-fn start_standby(socket: &std::path::Path, log: &std::path::Path, owner: u32) -> std::io::Result<Child> {
+fn start_standby(socket: &std::path::Path, log: &std::path::Path, owner: &str) -> std::io::Result<Child> {
     Command::new(env!("CARGO_BIN_EXE_candlelit"))
         .args(["kernel", "--standby"])
         .arg(socket)
         .env("CANDLELIT_INTERRUPT_GRACE", "3")
         .env("CANDLELIT_STANDBY", socket)
-        .env("CANDLELIT_STANDBY_OWNER", owner.to_string())
+        .env("CANDLELIT_STANDBY_OWNER", owner)
         .env("WHO_STARTED_ME", "the standby")
         .stdin(Stdio::null())
         .stderr(std::fs::File::create(log)?)
@@ -488,7 +882,7 @@ async fn a_standby_kernel_takes_over_only_a_matching_launch_and_lives_as_long_as
     let (socket, log) = (dir.join("standby.sock"), dir.join("standby.log"));
     // The owner stands for `candlelit lab`: when it ends, every standby it owns ends.
     let mut owner = Command::new("sleep").arg("900").spawn()?;
-    let mut standby = start_standby(&socket, &log, owner.id())?;
+    let mut standby = start_standby(&socket, &log, &owner.id().to_string())?;
     wait_for("the standby to load the prelude", CELL_TIMEOUT, || {
         std::fs::read_to_string(&log).is_ok_and(|l| l.contains("standby ready"))
     })
@@ -505,12 +899,15 @@ async fn a_standby_kernel_takes_over_only_a_matching_launch_and_lives_as_long_as
     };
     let who = "std::env::var(\"WHO_STARTED_ME\")?";
 
+    // A client that connects and says nothing: the standby gives up on it after a few seconds.
+    let silent = std::os::unix::net::UnixStream::connect(&socket)?;
     // Other CANDLELIT_* settings than the standby's: it refuses, and the kernel starts on its own.
     let mut own = start_kernel_with(Launch { env: env("4"), cwd: Some(notebooks.clone()) }, serial).await?;
     let answer = own.execute(who).await?;
     expect_ok(&answer);
     assert_eq!(answer.outputs("execute_result")[0]["data"]["text/plain"], "\"Jupyter\"");
     assert!(socket.exists(), "the standby must still wait after refusing");
+    drop(silent);
     let serial = own.stop().ok_or("the kernel lost its lock")?;
 
     // Same settings: the standby takes over, runs cells in the launch's folder, and keeps its variables.
@@ -526,17 +923,31 @@ async fn a_standby_kernel_takes_over_only_a_matching_launch_and_lives_as_long_as
     // Idle for a few seconds, the adopted kernel starts the next standby on the same socket.
     wait_for("the next standby", Duration::from_secs(60), || socket.exists()).await?;
 
-    // Jupyter kills the process it started: the kernel it stood in for goes too.
+    // Jupyter kills the process it started: the kernel it stood in for goes too, and so does its cell process.
+    let cells = adopted.execute("std::process::id()").await?;
+    let cells: u32 = cells.outputs("execute_result")[0]["data"]["text/plain"].as_str().unwrap_or_default().parse()?;
     adopted.child.kill()?;
     adopted.child.wait()?;
     wait_for("the adopted kernel to exit", Duration::from_secs(10), || standby.try_wait().is_ok_and(|s| s.is_some()))
         .await?;
+    wait_for("the standby's cell process to exit", Duration::from_secs(10), || !running(cells)).await?;
 
     // `candlelit lab` ends: the waiting standby removes its socket and exits.
     owner.kill()?;
     owner.wait()?;
     wait_for("the next standby to exit with its owner", Duration::from_secs(10), || !socket.exists()).await?;
     drop(adopted);
+
+    // An owner whose pid now belongs to another process (same pid, another start time) counts as gone.
+    let impostor = Command::new("sleep").arg("900").spawn()?;
+    let mut orphan = start_standby(&socket, &dir.join("orphan.log"), &format!("{}@1", impostor.id()))?;
+    wait_for("a standby whose owner's pid was reused to exit", Duration::from_secs(30), || {
+        orphan.try_wait().is_ok_and(|s| s.is_some())
+    })
+    .await?;
+    let mut impostor = impostor;
+    impostor.kill()?;
+    impostor.wait()?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

@@ -1,5 +1,5 @@
-//! `candlelit repl` through a pseudo-terminal (multi-line input, completion, Ctrl-C, history across restarts,
-//! figures, commands) and through standard input (scripts stop with status 1 at the first error).
+//! `candlelit repl` through a pseudo-terminal (multi-line input, completion, Ctrl-C, `input()`, history across
+//! restarts, figures, commands) and through standard input (scripts stop with status 1 at the first error).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -84,6 +84,23 @@ fn the_terminal_repl_edits_completes_interrupts_and_remembers() {
     repl.expect(PROMPT).expect("the prompt again");
     enter(&mut repl, "t.sum_all()?");
     repl.expect("4.").expect("variables survive the interrupt");
+    repl.expect(PROMPT).expect("the prompt again");
+
+    // input() asks on the terminal; getpass() does not echo what is typed.
+    enter(&mut repl, "let who = input(\"Your name? \")?;");
+    repl.expect("Your name? ").expect("the prompt of input()");
+    enter(&mut repl, "Ada");
+    repl.expect(PROMPT).expect("the prompt after the answer");
+    enter(&mut repl, "format!(\"hello {who}\")");
+    repl.expect("\"hello Ada\"").expect("the answer reached the cell");
+    repl.expect(PROMPT).expect("the prompt again");
+    enter(&mut repl, "let key = getpass(\"Key: \")?;");
+    repl.expect("Key: ").expect("the prompt of getpass()");
+    enter(&mut repl, "sesame");
+    let typed = repl.expect(PROMPT).expect("the prompt after the hidden answer");
+    assert!(!String::from_utf8_lossy(typed.before()).contains("sesame"), "the password was echoed");
+    enter(&mut repl, "key.len()");
+    repl.expect("6").expect("the hidden answer reached the cell");
     repl.expect(PROMPT).expect("the prompt again");
 
     enter(&mut repl, ":vars");

@@ -77,7 +77,8 @@ pub struct Args {
     /// Also write a gradebook: one row per submission, one column per exercise.
     #[arg(long, value_name = "GRADES.csv")]
     pub csv: Option<PathBuf>,
-    /// Stop a cell that runs longer than this many seconds.
+    /// Stop a cell whose code runs longer than this many seconds; compiling it does not count (--total-timeout
+    /// bounds that).
     #[arg(long, value_name = "SECONDS", default_value_t = 120.0)]
     pub cell_timeout: f64,
     /// Stop grading a submission after this many seconds in all.
@@ -237,7 +238,8 @@ pub fn run(args: &Args) -> Result<(), String> {
     match cgroup::Cgroup::create(&format!("candlelit-grade-{}-probe", std::process::id()), 64 << 20, 64) {
         Ok(_) => eprintln!("candlelit grade: a cgroup limits each submission's memory and processes as a whole"),
         Err(why) => eprintln!(
-            "candlelit grade: no cgroup for the submissions ({why}); their memory is limited per process instead"
+            "candlelit grade: no cgroup for the submissions ({why}); their memory is limited per process instead, \
+             and their number of processes only by the kill at the end"
         ),
     }
     let batch = warm_batch(&graded, &isolation)?;
@@ -319,8 +321,9 @@ fn warm_batch<'a>(graded: &'a Graded, isolation: &'a Isolation) -> Result<superv
     let options = Options::from_env();
     eprintln!("candlelit grade: loading the prelude once (the compile cache every submission starts from)");
     let warm = Session::start(options.clone())?;
-    let warm_slot = warm.compile_dir().to_path_buf();
-    drop(warm);
+    // Held for the whole batch: a kernel or another grader compiling in this folder while a sandbox copies it
+    // would make the copy fail or, worse, copy half-written files.
+    let warm_slot = warm.into_compile_folder();
     let exe = std::env::current_exe().map_err(|e| format!("cannot find the candlelit binary: {e}"))?;
     let scratch = std::env::temp_dir().join(format!("candlelit-grade-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).map_err(|e| format!("cannot create {}: {e}", scratch.display()))?;

@@ -32,8 +32,8 @@ pub struct Batch<'a> {
     pub cache: PathBuf,
     /// This prelude's folder of compile folders.
     pub slot_root: PathBuf,
-    /// The compile folder in it that the batch's first session warmed.
-    pub warm_slot: PathBuf,
+    /// The compile folder in it that the batch's first session warmed, locked while the batch runs.
+    pub warm_slot: crate::session::Slot,
     /// The prelude crate.
     pub prelude: PathBuf,
     /// Where sandboxes get their scratch folders.
@@ -67,7 +67,7 @@ fn run(batch: &Batch, index: usize, scratch: &Path, name: &str, book: &Notebook)
         std::fs::create_dir_all(scratch.join(dir)).map_err(|e| format!("cannot create the sandbox's folder: {e}"))?;
     }
     if batch.isolation.private_cache() {
-        sandbox::copy_cache(&batch.cache, &batch.slot_root, &batch.warm_slot, scratch)
+        sandbox::copy_cache(&batch.cache, &batch.slot_root, &batch.warm_slot.dir, scratch)
             .map_err(|e| format!("cannot copy the compile cache into the sandbox: {e}"))?;
     }
     let limits = &batch.graded.limits;

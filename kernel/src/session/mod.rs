@@ -11,265 +11,70 @@
 //! - when a cell ignores an interrupt for [`Options::interrupt_grace`], the child process is killed and restarted,
 //!   and the cell's error says that the variables are gone and the prelude is loaded again.
 
+pub mod cell_process;
 mod completeness;
+mod control;
+mod errors;
+mod evaluator;
+mod input;
 mod instrument;
 pub mod memory;
+mod options;
+mod outputs;
 mod reader;
 mod shared_prelude;
 mod slot;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, select};
 
 pub use completeness::{Completeness, check as completeness};
+pub use control::Interrupter;
+pub use errors::{CellError, ErrorKind};
+pub use input::{InputRequest, InputSource};
 pub use instrument::instrument;
+pub use options::{Options, cell_process_env};
+pub use outputs::{Completions, MimeBundle, Output};
 /// The folder, under a prelude's folder of compile folders, that holds the prelude as one shared library.
 pub use shared_prelude::PACKAGE as WRAPPER_DIR;
+pub use slot::Slot;
 
+use control::Control;
+use errors::compile_error;
+use evaluator::{Request, worker};
+use outputs::bundle_of;
 use reader::Reader;
 
-/// One rich value: `(mime type, data)` pairs, richest first (`image/png` data is base64).
-pub type MimeBundle = Vec<(String, String)>;
+/// How often a running cell is checked for a plain `read_line` on stdin.
+const STDIN_POLL: Duration = Duration::from_millis(250);
 
-/// Something a cell produced, in the order it happened.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Output {
-    /// Text the cell printed on standard output.
-    Stdout(String),
-    /// Text the cell printed on standard error (compiler warnings included).
-    Stderr(String),
-    /// Something the cell showed while running (`display(&x)` in the prelude).
-    Display(MimeBundle),
-    /// A display that later outputs may replace (`DisplayHandle` in the prelude: progress bars, live figures).
-    Tracked {
-        /// The display id (Jupyter's `transient.display_id`).
-        id: String,
-        /// What to show.
-        bundle: MimeBundle,
-    },
-    /// Replaces what an earlier [`Output::Tracked`] with the same id shows, wherever it is.
-    Update {
-        /// The display id.
-        id: String,
-        /// What to show instead.
-        bundle: MimeBundle,
-    },
-    /// The cell asked to clear its output (`clear_output(wait)`); with `wait`, when the next output arrives.
-    Clear {
-        /// Keep the old output until new output replaces it.
-        wait: bool,
-    },
-    /// Documentation to read beside the notebook (`:doc NAME`), shown in Jupyter's pager.
-    Page(String),
-    /// The value of the cell's final expression.
-    Result(MimeBundle),
-    /// The cell failed; always the last output of a cell.
-    Error(CellError),
-}
-
-/// How a cell failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    /// rustc rejected the cell; nothing ran.
-    Compile,
-    /// A `?` returned an error.
-    Runtime,
-    /// The cell panicked.
-    Panic,
-    /// The cell was stopped by an interrupt; variables from earlier cells are kept.
-    Interrupted,
-    /// The process running cells ended (killed after an ignored interrupt, or crashed); variables are gone.
-    Restarted,
-}
-
-/// A failed cell, ready to show: `ename: evalue`, an optional hint, and details (compiler diagnostics).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CellError {
-    /// What went wrong.
-    pub kind: ErrorKind,
-    /// A short name, like Jupyter's `ename` (`CompileError`, `ShapeError`, `Panic`, `KeyboardInterrupt`, ...).
-    pub ename: String,
-    /// The message, without backtrace noise.
-    pub evalue: String,
-    /// What to try, when the prelude knows.
-    pub hint: Option<String>,
-    /// Further lines (compiler diagnostics with the cell's code), may be empty.
-    pub details: String,
-}
-
-impl CellError {
-    pub(super) fn new(kind: ErrorKind, ename: &str, evalue: impl Into<String>) -> Self {
-        CellError { kind, ename: ename.to_string(), evalue: evalue.into(), hint: None, details: String::new() }
+/// Asks `source` for the line `request` wants and writes it into the cell's stdin; says so on the cell's stderr
+/// when a plain `read_line` got no answer (it then fails with "stream did not contain valid UTF-8").
+fn answer_input(
+    control: &Control,
+    source: &mut InputSource,
+    request: &InputRequest,
+    reader: input::Reader,
+    sink: &mut dyn FnMut(Output),
+) {
+    let answer = source(request);
+    if let (input::Reader::Raw, Err(why)) = (reader, &answer) {
+        sink(Output::Stderr(format!("candlelit: this cell reads a line from stdin, but {why}; the read fails\n")));
     }
-
-    /// The error as plain text, the way a learner reads it.
-    pub fn to_text(&self) -> String {
-        let mut text = if self.details.is_empty() {
-            format!("{}: {}", self.ename, self.evalue)
-        } else {
-            self.details.trim_end().to_string()
-        };
-        if let Some(hint) = &self.hint {
-            text.push_str(&format!("\nhint: {hint}"));
-        }
-        text
-    }
-
-    /// The error as Jupyter traceback lines (ANSI colours allowed), one entry per line.
-    pub fn traceback(&self) -> Vec<String> {
-        let mut lines: Vec<String> = Vec::new();
-        if self.details.is_empty() {
-            lines.push(format!("\x1b[0;31m{}\x1b[0m: {}", self.ename, self.evalue));
-        } else {
-            lines.extend(self.details.trim_end().lines().map(str::to_string));
-        }
-        if let Some(hint) = &self.hint {
-            lines.push(format!("\x1b[0;32mhint\x1b[0m: {hint}"));
-        }
-        lines
+    let Some(pid) = control.pid() else { return };
+    if let Err(e) = input::write_to_stdin(pid, &input::line_for(reader, &answer)) {
+        sink(Output::Stderr(format!("candlelit: could not pass the answer to the cell: {e}\n")));
     }
 }
-
-/// Completions at a cursor, with the range (in characters) they replace.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Completions {
-    /// Candidate texts.
-    pub matches: Vec<String>,
-    /// First character replaced.
-    pub start: usize,
-    /// One past the last character replaced.
-    pub end: usize,
-}
-
-/// How a session is set up; [`Options::from_env`] gives the defaults.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// Persistent compile cache (`$CANDLELIT_CACHE`).
-    pub cache: PathBuf,
-    /// The prelude crate's folder.
-    pub prelude: PathBuf,
-    /// Cargo features of the prelude (`cuda` when this binary was built with it).
-    pub features: Vec<String>,
-    /// How long a cell may ignore an interrupt before its process is restarted (`$CANDLELIT_INTERRUPT_GRACE`, s).
-    pub interrupt_grace: Duration,
-    /// Tell cargo not to touch the network (`$CANDLELIT_OFFLINE=0` turns it off).
-    pub offline: bool,
-}
-
-impl Options {
-    /// Defaults from the environment and from how this binary was built.
-    pub fn from_env() -> Self {
-        let grace = std::env::var("CANDLELIT_INTERRUPT_GRACE").ok().and_then(|s| s.parse::<f64>().ok());
-        Options {
-            cache: crate::paths::cache(),
-            prelude: crate::paths::prelude_source(),
-            features: if cfg!(feature = "cuda") { vec!["cuda".to_string()] } else { Vec::new() },
-            interrupt_grace: Duration::from_secs_f64(grace.unwrap_or(5.0).max(0.1)),
-            offline: std::env::var("CANDLELIT_OFFLINE").map_or(true, |v| v != "0"),
-        }
-    }
-
-    /// The cache folder for this prelude and feature set (CPU and CUDA builds never share compiled code).
-    pub fn slot_root(&self) -> PathBuf {
-        use std::hash::{Hash, Hasher};
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        self.prelude.hash(&mut hasher);
-        self.features.hash(&mut hasher);
-        let flavour = if self.features.is_empty() { "cpu".to_string() } else { self.features.join("-") };
-        self.cache.join("sessions").join(format!("{flavour}-{:012x}", hasher.finish() & 0xffff_ffff_ffff))
-    }
-
-    /// The cell that loads the prelude: cells at `opt-level = 0` (dependencies are optimised by the cache's cargo
-    /// config), cargo offline, and the prelude as the shared library in `wrapper`.
-    fn init_cell(&self, wrapper: &std::path::Path) -> String {
-        format!(
-            ":opt 0\n:offline {}\n{}\nuse candlelit::prelude::*;\n",
-            u8::from(self.offline),
-            shared_prelude::dep_line(wrapper),
-        )
-    }
-}
-
-/// Candle's setting for how long its element-wise pool spins before its workers sleep (see where it is set).
-const SPIN_LIMIT: &str = "CANDLE_BARRIER_POOL_SPIN_LIMIT";
 
 /// The line that sets up a (re)started evaluation process: interrupt flag and panic reporting (see
 /// `candlelit::cell::install`).
 const INSTALL_HOOKS: &str = "candlelit::cell::install()?;";
-
-/// Lets another thread interrupt the running cell (Jupyter's `interrupt_request`, Ctrl-C in the REPL).
-#[derive(Clone)]
-pub struct Interrupter {
-    control: Arc<Control>,
-}
-
-struct Control {
-    process: Arc<Mutex<std::process::Child>>,
-    /// Number of the cell being executed, 0 when idle.
-    cell: AtomicU64,
-    /// The running cell's code has started (compilation is over).
-    running: AtomicBool,
-    /// An interrupt arrived while the cell was still compiling.
-    pending: AtomicBool,
-    /// The child was killed because a cell ignored an interrupt.
-    killed: AtomicBool,
-    grace: Duration,
-}
-
-impl Interrupter {
-    /// Asks the running cell to stop. Returns `false` when no cell is running.
-    pub fn interrupt(&self) -> bool {
-        let cell = self.control.cell.load(Ordering::SeqCst);
-        if cell == 0 {
-            return false;
-        }
-        if self.control.running.load(Ordering::SeqCst) {
-            self.control.signal(cell);
-        } else {
-            self.control.pending.store(true, Ordering::SeqCst);
-        }
-        true
-    }
-}
-
-impl Control {
-    fn pid(&self) -> Option<i32> {
-        let child = self.process.lock().ok()?;
-        i32::try_from(child.id()).ok()
-    }
-
-    /// Sends SIGINT to the cell's process, and SIGKILL if the same cell is still running after the grace period.
-    fn signal(self: &Arc<Self>, cell: u64) {
-        let Some(pid) = self.pid() else { return };
-        send_signal(pid, libc::SIGINT);
-        let control = Arc::clone(self);
-        std::thread::spawn(move || {
-            std::thread::sleep(control.grace);
-            if control.cell.load(Ordering::SeqCst) == cell && control.pid() == Some(pid) {
-                control.killed.store(true, Ordering::SeqCst);
-                send_signal(pid, libc::SIGKILL);
-            }
-        });
-    }
-}
-
-fn send_signal(pid: i32, signal: i32) {
-    // SAFETY: kill(2) has no memory-safety requirements; a stale pid at worst signals nothing.
-    unsafe {
-        libc::kill(pid, signal);
-    }
-}
-
-enum Request {
-    Execute(String, Sender<Result<evcxr::EvalOutputs, evcxr::Error>>),
-    Complete(String, usize, Sender<Option<evcxr::Completions>>),
-    Hover(String, usize, Sender<Option<String>>),
-}
 
 /// A running evaluation session; see the module docs.
 pub struct Session {
@@ -283,6 +88,8 @@ pub struct Session {
     displays: HashSet<String>,
     /// The prelude library this session loads (again after [`Session::clear`]).
     wrapper: PathBuf,
+    /// Where answers come from when a cell asks for input.
+    input: InputSource,
     _slot: slot::Slot,
 }
 
@@ -294,7 +101,7 @@ impl Session {
     /// A learner-readable message when evcxr cannot start or the prelude does not load.
     pub fn start(options: Options) -> Result<Session, String> {
         let root = options.slot_root();
-        let slot = slot::acquire(&root, &options.prelude.join("Cargo.lock"))
+        let slot = slot::acquire(&options.cache, &root, &options.prelude.join("Cargo.lock"))
             .map_err(|e| format!("candlelit could not use its compile cache at {}: {e}", root.display()))?;
         let wrapper = shared_prelude::write(&root, &options.prelude, &options.features)
             .map_err(|e| format!("candlelit could not write its prelude library under {}: {e}", root.display()))?;
@@ -312,9 +119,10 @@ impl Session {
         let control = Arc::new(Control {
             process,
             cell: AtomicU64::new(0),
-            running: AtomicBool::new(false),
+            running_since: std::sync::Mutex::new(None),
             pending: AtomicBool::new(false),
             killed: AtomicBool::new(false),
+            interrupts: AtomicU64::new(0),
             grace: options.interrupt_grace,
         });
         let mut session = Session {
@@ -326,6 +134,7 @@ impl Session {
             cells: 0,
             displays: HashSet::new(),
             wrapper,
+            input: input::headless(),
             _slot: slot,
         };
         session.load_prelude()?;
@@ -394,14 +203,22 @@ impl Session {
         if ok { Ok(()) } else { Err(format!("cells could not run in {}: {problem}", dir.display())) }
     }
 
-    /// The compile folder this session holds (`EVCXR_TMPDIR`): the prelude compiled, warm for the next session.
-    pub fn compile_dir(&self) -> &std::path::Path {
-        &self._slot.dir
+    /// Ends the session but keeps its compile folder locked, so that nothing compiles in it while the folder is
+    /// read (the grader copies it into every sandbox); the lock goes when the returned [`Slot`] is dropped.
+    pub fn into_compile_folder(self) -> Slot {
+        let Session { _slot, .. } = self;
+        _slot
     }
 
     /// An [`Interrupter`] for this session, to use from another thread.
     pub fn interrupter(&self) -> Interrupter {
         Interrupter { control: Arc::clone(&self.control) }
+    }
+
+    /// Where the answers come from when a cell asks for a line (`input()`, `getpass()`, `read_line` on stdin);
+    /// until this is called, every such request gets [`input::HEADLESS`]'s error.
+    pub fn set_input(&mut self, source: InputSource) {
+        self.input = source;
     }
 
     /// Runs one cell, passing its outputs to `sink` as they happen. Returns whether it succeeded; on failure the
@@ -456,22 +273,43 @@ impl Session {
     fn run(&mut self, code: &str, original: Option<&str>, sink: &mut dyn FnMut(Output)) -> bool {
         self.cells += 1;
         let control = Arc::clone(&self.control);
-        control.running.store(original.is_none(), Ordering::SeqCst);
+        control.set_running(original.is_none());
         control.pending.store(false, Ordering::SeqCst);
         control.killed.store(false, Ordering::SeqCst);
         control.cell.store(self.cells, Ordering::SeqCst);
         let (reply_tx, reply_rx) = crossbeam_channel::bounded(1);
+        let mut stdin_watch = input::StdinWatch::new(control.pid());
         if self.requests.send(Request::Execute(code.to_string(), reply_tx)).is_err() {
             control.cell.store(0, Ordering::SeqCst);
             sink(Output::Error(CellError::new(ErrorKind::Restarted, "SessionError", "the evaluation thread stopped")));
             return false;
         }
         let mut reader = Reader::new(&mut self.displays);
+        // Rust's last words when an allocation fails ("memory allocation of N bytes failed"), before it aborts.
+        let mut allocation_failed: Option<String> = None;
+        let mut on_stderr = |line: &str, reader: &mut Reader, sink: &mut dyn FnMut(Output)| {
+            if line.starts_with("memory allocation of ") {
+                allocation_failed = Some(line.trim().to_string());
+            }
+            reader.stderr(line, sink);
+        };
+        let input_source = &mut self.input;
         let reply = loop {
             select! {
-                recv(self.stdout) -> line => if let Ok(line) = line { reader.stdout(&line, &control, sink) },
-                recv(self.stderr) -> line => if let Ok(line) = line { reader.stderr(&line, sink) },
+                recv(self.stdout) -> line => if let Ok(line) = line {
+                    reader.stdout(&line, &control, sink);
+                    if let Some(request) = reader.take_input_request() {
+                        answer_input(&control, input_source, &request, input::Reader::Prelude, sink);
+                        stdin_watch.answered();
+                    }
+                },
+                recv(self.stderr) -> line => if let Ok(line) = line { on_stderr(&line, &mut reader, sink) },
                 recv(reply_rx) -> reply => break reply,
+                default(STDIN_POLL) => if control.is_running() && stdin_watch.waiting() {
+                    let request = InputRequest { prompt: String::new(), password: false };
+                    answer_input(&control, input_source, &request, input::Reader::Raw, sink);
+                    stdin_watch.answered();
+                },
             }
         };
         // Lines printed just before the cell ended may still be on their way.
@@ -479,10 +317,10 @@ impl Session {
             reader.stdout(&line, &control, sink);
         }
         while let Ok(line) = self.stderr.recv_timeout(Duration::from_millis(20)) {
-            reader.stderr(&line, sink);
+            on_stderr(&line, &mut reader, sink);
         }
         control.cell.store(0, Ordering::SeqCst);
-        control.running.store(false, Ordering::SeqCst);
+        control.set_running(false);
         let killed = control.killed.swap(false, Ordering::SeqCst);
         let reply = reply.unwrap_or_else(|_| Err(evcxr::Error::Message("the evaluation thread stopped".into())));
         match reply {
@@ -517,20 +355,33 @@ impl Session {
             }
             Err(evcxr::Error::SubprocessTerminated(status)) => {
                 let reload = self.reload_after_restart();
+                let out_of_memory = allocation_failed.map(|what| memory::in_words(&what)).or_else(|| {
+                    // The kernel's out-of-memory killer ends a process with SIGKILL, and nothing else here does.
+                    (!killed && status.contains("SIGKILL")).then(|| memory::killed_in_words().to_string())
+                });
                 let message = if killed {
                     format!(
                         "The cell ignored the interrupt for {:.0} s, so candlelit restarted the Rust process. \
                          All variables are gone; {reload}",
                         self.options.interrupt_grace.as_secs_f64()
                     )
+                } else if let Some(why) = &out_of_memory {
+                    format!("{why} All variables are gone; {reload}")
                 } else {
                     format!(
                         "The Rust process running your cells stopped ({}). All variables are gone; {reload}",
                         status.trim().lines().last().unwrap_or("no status")
                     )
                 };
-                let mut error = CellError::new(ErrorKind::Restarted, "KernelRestarted", message);
-                error.hint = Some("run the cells above this one again to recreate your variables".into());
+                let ename = if out_of_memory.is_some() { "OutOfMemory" } else { "KernelRestarted" };
+                let mut error = CellError::new(ErrorKind::Restarted, ename, message);
+                error.hint = Some(if out_of_memory.is_some() {
+                    "make the tensors or batches smaller (the `parameters` cell is the place), then run the cells \
+                     above this one again"
+                        .into()
+                } else {
+                    "run the cells above this one again to recreate your variables".into()
+                });
                 sink(Output::Error(error));
                 false
             }
@@ -590,160 +441,12 @@ fn insertable(completion: &str) -> String {
     }
 }
 
-/// Where a mime type goes in a bundle: richest first, unknown types last.
-pub(super) fn richness(mime: &str) -> usize {
-    const ORDER: [&str; 5] = ["image/png", "image/svg+xml", "text/html", "text/markdown", "text/plain"];
-    ORDER.iter().position(|m| *m == mime).unwrap_or(ORDER.len())
-}
-
-/// The final value's mime bundle, richest first, without evcxr's empty entries.
-fn bundle_of(outputs: &evcxr::EvalOutputs) -> MimeBundle {
-    let mut bundle: MimeBundle = outputs
-        .content_by_mime_type
-        .iter()
-        .filter(|(_, data)| !data.is_empty())
-        .map(|(mime, data)| (mime.clone(), data.clone()))
-        .collect();
-    bundle.sort_by_key(|(mime, _)| richness(mime));
-    bundle
-}
-
-/// rustc's errors, shown against the learner's own lines.
-fn compile_error(errors: &[evcxr::CompilationError], code: &str) -> CellError {
-    let lines: Vec<&str> = code.lines().collect();
-    let mut details = String::new();
-    for error in errors {
-        let head = match error.code() {
-            Some(code) => format!("error[{code}]: {}", error.message()),
-            None => format!("error: {}", error.message()),
-        };
-        details.push_str(&format!("\x1b[1;31m{head}\x1b[0m\n"));
-        for spanned in error.spanned_messages() {
-            let Some(span) = spanned.span else { continue };
-            let Some(text) = lines.get(span.start_line.saturating_sub(1)) else { continue };
-            let number = span.start_line.to_string();
-            let pad = " ".repeat(number.len());
-            let width = if span.end_line == span.start_line {
-                span.end_column.saturating_sub(span.start_column).max(1)
-            } else {
-                text.chars().count().saturating_sub(span.start_column - 1).max(1)
-            };
-            details.push_str(&format!("{pad} |\n{number} | {text}\n"));
-            details.push_str(&format!(
-                "{pad} | {}\x1b[1;31m{}\x1b[0m {}\n",
-                " ".repeat(span.start_column.saturating_sub(1)),
-                if spanned.is_primary { "^".repeat(width) } else { "-".repeat(width) },
-                spanned.label
-            ));
-        }
-        for help in error.help() {
-            details.push_str(&format!("= help: {help}\n"));
-        }
-        if let Some(extra) = error.evcxr_extra_hint() {
-            details.push_str(&format!("= note: {extra}\n"));
-        }
-    }
-    let first = errors.first().map(|e| e.message()).unwrap_or_else(|| "the cell does not compile".into());
-    let mut error = CellError::new(ErrorKind::Compile, "CompileError", first);
-    error.details = details;
-    error
-}
-
 fn char_to_byte(text: &str, chars: usize) -> usize {
     text.char_indices().nth(chars).map_or(text.len(), |(i, _)| i)
 }
 
 fn byte_to_char(text: &str, byte: usize) -> usize {
     text.get(..byte.min(text.len())).map_or(0, |prefix| prefix.chars().count())
-}
-
-type Ready = Result<(Receiver<String>, Receiver<String>, Arc<Mutex<std::process::Child>>), String>;
-
-/// `LD_LIBRARY_PATH` with the toolchain's `libstd` in front. evcxr moves each compiled cell up one folder after
-/// linking, which breaks rustc's `$ORIGIN`-relative rpath to `libstd` when the cache and the toolchain share a
-/// parent (both under `$HOME`); the child then finds `libstd` through this path instead.
-fn rust_library_path() -> Option<std::ffi::OsString> {
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new("rustc").args(args).output().ok()?;
-        String::from_utf8(out.stdout).ok()
-    };
-    let sysroot = PathBuf::from(run(&["--print", "sysroot"])?.trim());
-    let host = run(&["-vV"])?.lines().find_map(|l| l.strip_prefix("host: ").map(str::to_string))?;
-    let mut paths = vec![sysroot.join("lib").join("rustlib").join(host).join("lib")];
-    if let Some(existing) = std::env::var_os("LD_LIBRARY_PATH") {
-        paths.extend(std::env::split_paths(&existing));
-    }
-    std::env::join_paths(paths).ok()
-}
-
-/// The settings a process that trains gets (the cells' process, and `candlelit bench`'s measurements), for each
-/// variable the user has not set: glibc's allocator keeps batch-sized blocks, rayon's thread count is counted once,
-/// and the spinning of Candle's element-wise pool and of OpenBLAS's threads is short.
-pub fn cell_process_env() -> Vec<(&'static str, String)> {
-    // glibc's malloc hands blocks over 128 KiB straight back to the OS when freed, so a training loop that
-    // allocates batch-sized tensors pays page faults on every step (the 5-epoch MLP of the benchmark: 3.8 s
-    // instead of 1.9 s). Keep blocks up to 32 MiB in the heap, and up to 64 MiB of free heap, in the process
-    // that runs the cells (glibc reads these when that process starts; other allocators ignore them).
-    let mut vars = vec![
-        ("MALLOC_MMAP_THRESHOLD_", "33554432".to_string()),
-        ("MALLOC_TRIM_THRESHOLD_", "67108864".to_string()),
-        // Candle sizes its CPU work by the physical cores, and without RAYON_NUM_THREADS it counts them again for
-        // every operation by parsing /proc/cpuinfo: a tenth of a small MLP's training step went to the kernel
-        // formatting that file. Count once, here, with the same rule.
-        ("RAYON_NUM_THREADS", num_cpus::get_physical().max(1).to_string()),
-        // Candle runs element-wise ops on a second pool whose workers spin for 25,000 pauses after each op before
-        // they sleep; the matrix products run on rayon's pool, so a product right after a large element-wise op
-        // had one core fewer than it thought (the batch-1024 MLP: 116k → 175k samples/s with a short spin on 2
-        // cores, BENCHMARKS.md). With the products on OpenBLAS's threads, 300 beat 1,000 (MLP 64 +6%).
-        (SPIN_LIMIT, "300".to_string()),
-        // The same for OpenBLAS (the linear layers' products when it is installed, src/nn/system_blas.rs): its
-        // threads spin for 2^28 cycles after a product, taking a core from the element-wise ops between the
-        // products. 2^4 puts them to sleep at once (the batch-1024 MLP: 0.78× → 0.97× PyTorch, BENCHMARKS.md).
-        ("OPENBLAS_THREAD_TIMEOUT", "4".to_string()),
-    ];
-    vars.retain(|(var, _)| std::env::var_os(var).is_none());
-    vars
-}
-
-/// Owns the evcxr context (which must stay on one thread) and serves requests.
-fn worker(dir: PathBuf, ready: Sender<Ready>, inbox: Receiver<Request>) {
-    // SAFETY: std serialises its own environment reads and writes; no foreign code reads the environment on
-    // another thread at this point (the session is started before any cell runs). evcxr reads EVCXR_TMPDIR when
-    // the context is created, and the child inherits RUST_LIB_BACKTRACE (no backtrace capture in Candle errors).
-    let library_path = rust_library_path();
-    unsafe {
-        std::env::set_var("EVCXR_TMPDIR", &dir);
-        std::env::set_var("RUST_LIB_BACKTRACE", "0");
-        if let Some(path) = library_path {
-            std::env::set_var("LD_LIBRARY_PATH", path);
-        }
-        for (var, value) in cell_process_env() {
-            std::env::set_var(var, value);
-        }
-    }
-    let (mut context, outputs) = match evcxr::CommandContext::new() {
-        Ok(pair) => pair,
-        Err(error) => {
-            let _ = ready.send(Err(error.to_string()));
-            return;
-        }
-    };
-    if ready.send(Ok((outputs.stdout, outputs.stderr, context.process_handle()))).is_err() {
-        return;
-    }
-    for request in inbox {
-        match request {
-            Request::Execute(code, reply) => {
-                let _ = reply.send(context.execute(&code));
-            }
-            Request::Complete(code, at, reply) => {
-                let _ = reply.send(context.completions(&code, at).ok());
-            }
-            Request::Hover(code, at, reply) => {
-                let _ = reply.send(context.hover_at(&code, at).ok().map(|(text, _)| text));
-            }
-        }
-    }
 }
 
 #[cfg(test)]

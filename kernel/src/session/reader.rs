@@ -7,18 +7,28 @@ use std::sync::atomic::Ordering;
 
 use candlelit::protocol::{self, Message, REPORTED};
 
-use super::{CellError, Control, ErrorKind, MimeBundle, Output, richness};
+use super::control::Control;
+use super::input::InputRequest;
+use super::outputs::richness;
+use super::{CellError, ErrorKind, MimeBundle, Output};
 
 /// Sorts what the child prints into outputs and remembers how the cell ended.
 pub(super) struct Reader<'a> {
     error: Option<CellError>,
     displays: &'a mut HashSet<String>,
+    /// The cell asked for a line of input (the prelude's `input`), not answered yet.
+    input: Option<InputRequest>,
 }
 
 impl<'a> Reader<'a> {
     /// A reader for one cell; `displays` holds the display ids shown so far in the session.
     pub(super) fn new(displays: &'a mut HashSet<String>) -> Self {
-        Reader { error: None, displays }
+        Reader { error: None, displays, input: None }
+    }
+
+    /// The input the cell asked for since the last call, if it did.
+    pub(super) fn take_input_request(&mut self) -> Option<InputRequest> {
+        self.input.take()
     }
 
     /// How the cell failed, when the process said so (a panic, a failed `?`, an interrupt).
@@ -41,7 +51,7 @@ impl<'a> Reader<'a> {
         }
         match message {
             Message::Running => {
-                control.running.store(true, Ordering::SeqCst);
+                control.set_running(true);
                 if control.pending.swap(false, Ordering::SeqCst) {
                     control.signal(control.cell.load(Ordering::SeqCst));
                 }
@@ -79,6 +89,7 @@ impl<'a> Reader<'a> {
                 }
             }
             Message::Clear { wait } => sink(Output::Clear { wait }),
+            Message::InputRequest { prompt, password } => self.input = Some(InputRequest { prompt, password }),
         }
     }
 

@@ -28,8 +28,15 @@ pub struct Slot {
 }
 
 /// Takes the first free slot under `root` (creating it), seeding a new one from a warm sibling.
-pub fn acquire(root: &Path, lockfile: &Path) -> io::Result<Slot> {
+///
+/// # Errors
+/// When the folders cannot be made, all 64 slots are in use, or `root` or a folder above it up to `cache` is not
+/// this user's alone (see [`check_private`]).
+pub fn acquire(cache: &Path, root: &Path, lockfile: &Path) -> io::Result<Slot> {
     fs::create_dir_all(root.join(".cargo"))?;
+    for dir in root.ancestors().take_while(|d| d.starts_with(cache)) {
+        check_private(dir)?;
+    }
     let config = root.join(".cargo").join("config.toml");
     if fs::read_to_string(&config).ok().as_deref() != Some(CARGO_CONFIG) {
         fs::write(&config, CARGO_CONFIG)?;
@@ -51,6 +58,46 @@ pub fn acquire(root: &Path, lockfile: &Path) -> io::Result<Slot> {
         }
     }
     Err(io::Error::other(format!("all 64 compile folders under {} are in use", root.display())))
+}
+
+/// Code compiled in the cache runs in every kernel: a folder of it that another user owns or may write to would
+/// let them plant code that runs as you (a build script, a `rustc-wrapper` in its cargo settings). Like the
+/// standby's folder, it must be yours and not writable by group or others.
+///
+/// # Errors
+/// When `dir` cannot be read, belongs to another user, or group or others may write to it; the message says
+/// what to do.
+#[cfg(unix)]
+pub fn check_private(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let meta = fs::symlink_metadata(dir)?;
+    // SAFETY: getuid(2) has no preconditions and cannot fail.
+    let uid = unsafe { libc::getuid() };
+    if meta.uid() != uid {
+        return Err(io::Error::other(format!(
+            "{} belongs to another user (uid {}), who could plant code that runs in your kernels; use a cache of \
+             your own (remove it, or set CANDLELIT_CACHE to a folder of yours)",
+            dir.display(),
+            meta.uid()
+        )));
+    }
+    let mode = meta.permissions().mode();
+    if mode & 0o022 != 0 {
+        return Err(io::Error::other(format!(
+            "{} can be written by other users (mode {:o}), who could plant code that runs in your kernels; make it \
+             yours alone with `chmod go-w {}`",
+            dir.display(),
+            mode & 0o777,
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Elsewhere the folder is trusted as it is.
+#[cfg(not(unix))]
+pub fn check_private(_dir: &Path) -> io::Result<()> {
+    Ok(())
 }
 
 /// Gives the slot the prelude's `Cargo.lock` when it has none, or when the prelude's has changed since it was
@@ -130,7 +177,7 @@ mod tests {
     fn second_slot_is_taken_while_the_first_is_held_and_starts_warm() {
         let root = std::env::temp_dir().join(format!("candlelit-slot-test-{}", std::process::id()));
         let _ = fs::remove_dir_all(&root);
-        let first = acquire(&root, Path::new("/nonexistent")).expect("first slot");
+        let first = acquire(&root, &root, Path::new("/nonexistent")).expect("first slot");
         fs::create_dir_all(first.dir.join("target/debug/deps")).expect("target");
         fs::write(first.dir.join("target/debug/deps/libx.rlib"), b"compiled").expect("file");
         fs::write(first.dir.join("target/debug/deps/libctx-1.so"), b"a cell").expect("file");
@@ -139,14 +186,14 @@ mod tests {
         fs::write(&build_output, b"cargo:rustc-link-lib=ring").expect("file");
         let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
         File::options().write(true).open(&build_output).expect("open").set_modified(an_hour_ago).expect("mtime");
-        let second = acquire(&root, Path::new("/nonexistent")).expect("second slot");
+        let second = acquire(&root, &root, Path::new("/nonexistent")).expect("second slot");
         let copied = fs::metadata(second.dir.join("target/debug/build/ring-1/output")).expect("copied");
         assert_eq!(copied.modified().expect("mtime"), an_hour_ago, "a copy keeps its original's time for cargo");
         assert_ne!(first.dir, second.dir);
         assert_eq!(fs::read(second.dir.join("target/debug/deps/libx.rlib")).expect("seeded"), b"compiled");
         assert!(!second.dir.join("target/debug/deps/libctx-1.so").exists(), "cell crates are never shared");
         drop(first);
-        let again = acquire(&root, Path::new("/nonexistent")).expect("slot after release");
+        let again = acquire(&root, &root, Path::new("/nonexistent")).expect("slot after release");
         assert!(again.dir.ends_with("slot-0"), "a released slot is reused: {}", again.dir.display());
         assert!(fs::read_to_string(root.join(".cargo/config.toml")).expect("config").contains("opt-level = 3"));
         let _ = fs::remove_dir_all(&root);
@@ -159,16 +206,35 @@ mod tests {
         fs::create_dir_all(&root).expect("root");
         let prelude_lock = root.join("prelude.lock");
         fs::write(&prelude_lock, "v1").expect("lock");
-        let slot = acquire(&root, &prelude_lock).expect("slot");
+        let slot = acquire(&root, &root, &prelude_lock).expect("slot");
         assert_eq!(fs::read_to_string(slot.dir.join("Cargo.lock")).expect("copied"), "v1");
         fs::write(slot.dir.join("Cargo.lock"), "v1 + the cell crates").expect("cargo's edit");
         drop(slot);
-        let slot = acquire(&root, &prelude_lock).expect("slot");
+        let slot = acquire(&root, &root, &prelude_lock).expect("slot");
         assert_eq!(fs::read_to_string(slot.dir.join("Cargo.lock")).expect("kept"), "v1 + the cell crates");
         drop(slot);
         fs::write(&prelude_lock, "v2").expect("new dependency");
-        let slot = acquire(&root, &prelude_lock).expect("slot");
+        let slot = acquire(&root, &root, &prelude_lock).expect("slot");
         assert_eq!(fs::read_to_string(slot.dir.join("Cargo.lock")).expect("replaced"), "v2");
         let _ = fs::remove_dir_all(&root);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_cache_others_may_write_to_is_refused_with_what_to_do() {
+        use std::os::unix::fs::PermissionsExt;
+        let cache = std::env::temp_dir().join(format!("candlelit-slot-private-{}", std::process::id()));
+        let root = cache.join("sessions").join("cpu-1");
+        fs::create_dir_all(&root).expect("folders");
+        fs::set_permissions(cache.join("sessions"), fs::Permissions::from_mode(0o777)).expect("chmod");
+        let refused = acquire(&cache, &root, Path::new("/nonexistent")).expect_err("a world-writable cache");
+        let message = refused.to_string();
+        assert!(
+            message.contains("can be written by other users (mode 777)") && message.contains("chmod go-w"),
+            "{message}"
+        );
+        fs::set_permissions(cache.join("sessions"), fs::Permissions::from_mode(0o755)).expect("chmod");
+        acquire(&cache, &root, Path::new("/nonexistent")).expect("a private cache");
+        let _ = fs::remove_dir_all(&cache);
     }
 }
