@@ -227,7 +227,18 @@ async fn serve(info: ConnectionInfo, prepared: Prepared, on_bound: impl FnOnce()
     }
     let (iopub_tx, mut iopub_rx) = unbounded_channel::<JupyterMessage>();
 
-    tokio::spawn(async move { while heartbeat.single_heartbeat().await.is_ok() {} });
+    tokio::spawn(async move {
+        loop {
+            match heartbeat.single_heartbeat().await {
+                Ok(()) => {}
+                // The socket is closed: the kernel is ending.
+                Err(RuntimeError::ZmqError(zeromq::ZmqError::NoMessage)) => break,
+                // One peer's malformed ping, or a peer gone before its pong: the heartbeat goes on for the others
+                // (ending here would make every front end think the kernel died).
+                Err(e) => eprintln!("candlelit: heartbeat: ignored {e}"),
+            }
+        }
+    });
     tokio::spawn(async move {
         loop {
             let message = tokio::select! {

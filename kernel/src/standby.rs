@@ -36,6 +36,8 @@ const QUIET_BEFORE_REPLENISH: Duration = Duration::from_secs(3);
 const HANDOVER_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a kernel waits for the standby's answer (it binds the sockets first, which is quick).
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a kernel that started the next standby waits for it to listen.
+const LISTEN_TIMEOUT: Duration = Duration::from_secs(5);
 /// The longest hand-over line read.
 const MAX_HANDOVER: u64 = 64 << 10;
 
@@ -244,7 +246,12 @@ pub fn serve(socket: &Path) -> Result<(), String> {
     if let Err(e) = std::env::set_current_dir(&cwd) {
         eprintln!("candlelit: cannot enter {}: {e}", cwd.display());
     }
-    eprintln!("candlelit: standby taken by a kernel in {}", cwd.display());
+    let loaded = if prepared.activity().idle_for().is_some() { "loaded" } else { "still loading" };
+    eprintln!(
+        "candlelit: standby taken by a kernel in {} after {:.1} s, {loaded}",
+        cwd.display(),
+        started.elapsed().as_secs_f64()
+    );
     prepared.enter_dir(cwd);
     follow_stand_in(&stream, prepared.interrupter());
     crate::kernel::serve_blocking(info, prepared, || answer(&stream, None), hooks())
@@ -368,17 +375,26 @@ fn replenish_when_idle(activity: Arc<Activity>) {
 }
 
 /// Under `candlelit lab`: starts the next standby now unless one waits (a kernel shutting down calls this, so that
-/// a restart finds one loading).
+/// a restart finds one loading), and returns once it listens, so that the kernel Jupyter starts next finds it.
 fn replenish() {
     let (Some(socket), Some(owner)) = (std::env::var_os(SOCKET_VAR).filter(|s| !s.is_empty()), owner()) else {
         return;
     };
     let socket = PathBuf::from(socket);
-    if owner.alive()
-        && UnixStream::connect(&socket).is_err()
-        && let Err(e) = spawn(&socket, owner)
-    {
+    if !owner.alive() || UnixStream::connect(&socket).is_ok() {
+        return;
+    }
+    if let Err(e) = spawn(&socket, owner) {
         eprintln!("candlelit: {e}");
+        return;
+    }
+    let deadline = std::time::Instant::now() + LISTEN_TIMEOUT;
+    while UnixStream::connect(&socket).is_err() {
+        if std::time::Instant::now() > deadline {
+            eprintln!("candlelit: the next standby did not listen within {} s", LISTEN_TIMEOUT.as_secs());
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

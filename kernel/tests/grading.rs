@@ -498,17 +498,35 @@ fn processes_of_grader(pid: u32) -> Vec<String> {
         .collect()
 }
 
-/// A cell whose compilation never ends (a constant rustc evaluates forever, its lint allowed) is stopped with its
-/// sandbox at the deadline, and the submission keeps what it earned before. Then, without a cgroup, every process
-/// of the tree carries the tree's memory limit itself.
+/// The fixture lesson with a crate of its own: a cell writes it into the working folder and the next loads it with
+/// `:dep`, so a graded notebook may use that one `:dep` line (and a submission can give the crate a build script).
+fn lesson_with_a_dependency(dir: &Path) -> Value {
+    let fixture =
+        std::fs::read_to_string(repo().join("kernel/tests/fixtures/lessons/day00-grading.md")).expect("lesson");
+    let crate_cells = "```rust\n// The lesson's own small crate, loaded in the next cell.\n\
+        std::fs::create_dir_all(\"helper/src\")?;\n\
+        std::fs::write(\"helper/Cargo.toml\", \"[package]\\nname = \\\"helper\\\"\\nversion = \\\"0.1.0\\\"\\nedition = \\\"2021\\\"\\n\")?;\n\
+        std::fs::write(\"helper/src/lib.rs\", \"pub fn two() -> u32 { 2 }\\n\")?;\n```\n\n\
+        ```rust\n:dep helper = { path = \"helper\" }\n```\n\n## Exercise 2";
+    let lessons = dir.join("lessons");
+    std::fs::create_dir_all(&lessons).expect("lesson folder");
+    std::fs::write(lessons.join("day00-grading.md"), fixture.replacen("## Exercise 2", crate_cells, 1))
+        .expect("written");
+    let built = candlelit(dir, &["lessons", "build", "--lessons", "lessons", "--notebooks", "."]);
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    serde_json::from_slice(&std::fs::read(dir.join("day00-grading.ipynb")).expect("built")).expect("json")
+}
+
+/// Compilation that never ends is stopped with the sandbox at the deadline, and the submission keeps what it
+/// earned before: a constant rustc evaluates forever (its lint allowed), and a build script that never returns,
+/// in the crate the lesson loads with `:dep`. Then, without a cgroup, every process of the tree carries the tree's
+/// memory limit itself.
 #[test]
 fn an_endless_compilation_is_stopped_and_without_a_cgroup_each_process_is_limited() {
     let dir = std::env::temp_dir().join(format!("candlelit-grading-limits-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("scratch folder");
-    let book = learner_notebook(&dir);
-    std::fs::copy(repo().join("kernel/tests/fixtures/lessons/day00-grading.md"), dir.join("day00-grading.md"))
-        .expect("lesson copied");
+    let with_crate = lesson_with_a_dependency(&dir);
     let none: &[&str] = &[];
     let spin = format!(
         "#[allow(long_running_const_eval)]\n\
@@ -516,13 +534,31 @@ fn an_endless_compilation_is_stopped_and_without_a_cgroup_each_process_is_limite
          {MEAN}\nlet spun = SPIN;"
     );
     let endless = submission(
-        &book,
+        &with_crate,
         &Answers { replace: &[("exercise-square", SQUARE), ("exercise-mean", &spin)], remove: none, append: &[] },
     );
     std::fs::write(dir.join("endless-compile.ipynb"), endless.to_string()).expect("written");
+    let mut build_script = submission(
+        &with_crate,
+        &Answers { replace: &[("exercise-square", SQUARE), ("exercise-mean", MEAN)], remove: none, append: &[] },
+    );
+    let writes_crate = build_script["cells"]
+        .as_array_mut()
+        .expect("cells")
+        .iter_mut()
+        .find(|c| c["source"].to_string().contains("helper/src/lib.rs"))
+        .expect("the cell that writes the lesson's crate");
+    let source = writes_crate["source"].as_str().map(str::to_string).unwrap_or_else(|| {
+        writes_crate["source"].as_array().expect("source lines").iter().filter_map(Value::as_str).collect()
+    });
+    writes_crate["source"] = json!(format!(
+        "{source}\nstd::fs::write(\"helper/build.rs\", \
+         \"fn main() {{ loop {{ std::thread::sleep(std::time::Duration::from_millis(50)); }} }}\\n\")?;"
+    ));
+    std::fs::write(dir.join("endless-build-script.ipynb"), build_script.to_string()).expect("written");
     let grader = Command::new(env!("CARGO_BIN_EXE_candlelit"))
-        .args(["grade", "--lesson", "day00-grading.md", "--total-timeout", "40", "--json", "endless.json"])
-        .arg("endless-compile.ipynb")
+        .args(["grade", "--lesson", "lessons/day00-grading.md", "--total-timeout", "40"])
+        .args(["--jobs", "2", "--json", "endless.json", "endless-compile.ipynb", "endless-build-script.ipynb"])
         .current_dir(&dir)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -534,13 +570,15 @@ fn an_endless_compilation_is_stopped_and_without_a_cgroup_each_process_is_limite
     assert!(graded.status.success(), "{stderr}");
     let report: Value =
         serde_json::from_slice(&std::fs::read(dir.join("endless.json")).expect("report")).expect("report json");
-    let graded_one = &report["submissions"][0];
-    assert_eq!(graded_one["exercises"][0]["points"], 2, "graded before the endless cell: {graded_one}");
-    assert_eq!(graded_one["exercises"][1]["points"], 0, "{graded_one}");
-    assert!(
-        graded_one["problems"].to_string().contains("(cells and their compilation) and its sandbox was stopped"),
-        "{graded_one}"
-    );
+    for graded_one in report["submissions"].as_array().expect("submissions") {
+        assert_eq!(graded_one["exercises"][0]["points"], 2, "graded before the endless compilation: {graded_one}");
+        assert_eq!(graded_one["exercises"][1]["points"], 0, "{graded_one}");
+        assert!(
+            graded_one["problems"].to_string().contains("(cells and their compilation) and its sandbox was stopped"),
+            "{graded_one}"
+        );
+    }
+    assert_eq!(report["submissions"].as_array().map(Vec::len), Some(2), "{report}");
     let left = processes_of_grader(pid);
     assert!(left.is_empty(), "the endless compilation's processes survived: {left:?}");
 
@@ -551,6 +589,9 @@ fn an_endless_compilation_is_stopped_and_without_a_cgroup_each_process_is_limite
         let limits = std::fs::read_to_string(format!(\"/proc/{parent}/limits\"))?;\n\
         let data = limits.lines().find(|l| l.starts_with(\"Max data size\")).unwrap_or(\"none\").to_string();\n\
         println!(\"worker data limit: {}\", data.split_whitespace().nth(3).unwrap_or(\"none\"));";
+    let book = learner_notebook(&dir);
+    std::fs::copy(repo().join("kernel/tests/fixtures/lessons/day00-grading.md"), dir.join("day00-grading.md"))
+        .expect("lesson copied");
     let limited = submission(
         &book,
         &Answers {

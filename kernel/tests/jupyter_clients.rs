@@ -221,6 +221,11 @@ fn a_lesson_runs_in_jupyterlab_in_a_real_browser() {
         String::from_utf8_lossy(&out.stderr)
     );
     println!("browser test: {seen}");
+    // Which kernels standbys served, and whether each had finished loading when taken (its wait is the learner's).
+    let standbys = standby_logs(&running.runtime);
+    println!("standby logs:\n{standbys}");
+    let taken: Vec<&str> = standbys.lines().filter(|l| l.contains("standby taken by a kernel")).collect();
+    assert_eq!(taken.len(), 2, "the notebook's kernel and its restart each adopt a standby: {standbys}");
     let seen: serde_json::Value = serde_json::from_str(seen.trim()).expect("the script prints JSON");
     assert_eq!(seen["code_cells"], lesson_cells, "{seen}");
     assert_eq!(seen["live_figure_images"], 1, "{seen}");
@@ -240,6 +245,20 @@ fn a_lesson_runs_in_jupyterlab_in_a_real_browser() {
     }
     drop(running);
     let _ = std::fs::remove_dir_all(&notebooks);
+}
+
+/// Every standby log `candlelit lab` wrote under `runtime`, joined.
+fn standby_logs(runtime: &Path) -> String {
+    let mut logs: Vec<PathBuf> = std::fs::read_dir(runtime)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .flat_map(|dir| std::fs::read_dir(dir.path()).into_iter().flatten().flatten())
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|e| e == "log"))
+        .collect();
+    logs.sort();
+    logs.iter().filter_map(|log| std::fs::read_to_string(log).ok()).collect()
 }
 
 /// The tools instructors run notebooks with — papermill (with parameters, through `python/papermill-candlelit`),

@@ -754,6 +754,7 @@ async fn a_bounded_fuzz_on_every_socket_leaves_the_kernel_answering() -> TestRes
     println!("fuzz seed {seed}");
     let mut fuzz = Fuzz(seed);
     let mut dealers = Vec::new();
+    let names = ["shell", "control", "stdin", "heartbeat"];
     for url in [k.info.shell_url(), k.info.control_url(), k.info.stdin_url(), k.info.hb_url()] {
         let mut dealer = zeromq::DealerSocket::new();
         dealer.connect(&url).await?;
@@ -761,6 +762,14 @@ async fn a_bounded_fuzz_on_every_socket_leaves_the_kernel_answering() -> TestRes
     }
     let mut subscriber = zeromq::SubSocket::new();
     subscriber.connect(&k.info.iopub_url()).await?;
+    // Two heartbeat peers that once stopped the kernel's heartbeat for everyone: a ping of one frame (no envelope),
+    // and a client that pings and leaves before the answer.
+    dealers[3].send(zeromq::ZmqMessage::from("one frame")).await?;
+    {
+        let mut leaver = zeromq::ReqSocket::new();
+        leaver.connect(&k.info.hb_url()).await?;
+        leaver.send(zeromq::ZmqMessage::from("ping")).await?;
+    }
     for round in 0..400 {
         if round % 5 == 4 {
             // iopub takes subscriptions only: random topics, and unsubscribing from them.
@@ -770,10 +779,20 @@ async fn a_bounded_fuzz_on_every_socket_leaves_the_kernel_answering() -> TestRes
         }
         let message = fuzz.message(&key);
         let socket = fuzz.below(dealers.len());
-        tokio::time::timeout(Duration::from_secs(5), dealers[socket].send(message)).await??;
+        // The messages are well-formed ZeroMQ, so the kernel has no reason to drop a peer: a send that finds no
+        // peer means a socket of the kernel's stopped serving.
+        if let Err(e) = tokio::time::timeout(Duration::from_secs(5), dealers[socket].send(message)).await? {
+            return Err(format!("round {round}: the {} socket is gone ({e}; seed {seed})", names[socket]).into());
+        }
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(k.child.try_wait()?.is_none(), "the kernel ended during the fuzz (seed {seed})");
+    // A front end's heartbeat still gets its answer (a kernel that stops answering pings is declared dead).
+    let mut ping = zeromq::ReqSocket::new();
+    ping.connect(&k.info.hb_url()).await?;
+    ping.send(zeromq::ZmqMessage::from("ping")).await?;
+    let pong = tokio::time::timeout(Duration::from_secs(10), zeromq::SocketRecv::recv(&mut ping)).await;
+    assert!(matches!(pong, Ok(Ok(_))), "no answer to a heartbeat after the fuzz (seed {seed}): {pong:?}");
     let info = k.request(KernelInfoRequest::default().into(), Duration::from_secs(30)).await?;
     assert_eq!(info.reply_json()["status"], "ok", "seed {seed}");
     let ran = k.execute("let after_the_fuzz = 40 + 2;\nafter_the_fuzz").await?;

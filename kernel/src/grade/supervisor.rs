@@ -17,8 +17,10 @@ use crate::notebook::Notebook;
 const MAX_ANSWER: usize = 512 << 20;
 /// What the sandbox may take beyond the cells' memory limit: the worker, cargo, rustc and rust-analyzer.
 const TOOLS_MIB: u64 = 3072;
-/// Time for starting the session and loading the prelude, on top of the submission's own time.
+/// Time for starting the sandbox's session and loading the prelude, before the submission's own time starts.
 const START_UP: Duration = Duration::from_secs(180);
+/// Time for the worker to finish once its own deadline has passed: stop the last cell, send its answer.
+const WIND_DOWN: Duration = Duration::from_secs(30);
 
 /// Everything the submissions of a batch share.
 pub struct Batch<'a> {
@@ -112,10 +114,15 @@ fn run(batch: &Batch, index: usize, scratch: &Path, name: &str, book: &Notebook)
     });
     let stderr = child.stderr.take();
     let log = std::thread::spawn(move || tail_of(stderr));
-    let deadline = Instant::now() + limits.total + START_UP;
-    let (mut last, mut done) = (None, None);
+    // Until the worker has loaded the prelude, it has START_UP; from then on, the submission's own time.
+    let mut deadline = Instant::now() + START_UP;
+    let (mut started, mut last, mut done) = (false, None, None);
     loop {
         match answers.recv_deadline(deadline) {
+            Ok(Answer::Started) => {
+                started = true;
+                deadline = Instant::now() + limits.total + WIND_DOWN;
+            }
             Ok(Answer::Partial(partial)) => last = Some(partial),
             Ok(Answer::Done { submission, notebook }) => {
                 done = Some((submission, notebook));
@@ -153,11 +160,17 @@ fn run(batch: &Batch, index: usize, scratch: &Path, name: &str, book: &Notebook)
     let (mut submission, notebook) = match done {
         Some((submission, notebook)) => (submission, Notebook::parse(&notebook).ok()),
         None => {
-            let why = if timed_out {
+            let why = if timed_out && started {
                 format!(
                     "grading stopped: the submission used up its {:.0} s (cells and their compilation) and its sandbox \
                      was stopped; exercises not graded by then get no points",
-                    (limits.total + START_UP).as_secs_f64()
+                    limits.total.as_secs_f64()
+                )
+            } else if timed_out {
+                format!(
+                    "grading stopped: the submission's sandbox did not load the prelude within {} s (is the grading \
+                     machine overloaded? try fewer --jobs) and was stopped",
+                    START_UP.as_secs()
                 )
             } else if flooded {
                 "grading stopped: the submission's sandbox sent more than 512 MiB of answer and was stopped".into()

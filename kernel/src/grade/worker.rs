@@ -1,7 +1,7 @@
 //! `candlelit grade-worker`: grades one submission inside its sandbox (started by the grader, never by hand).
 //!
 //! It reads a [`Job`] as JSON on stdin, starts its own session, grades, and answers on stdout with one JSON
-//! [`Answer`] per line: a partial grade after every exercise's checks (so a sandbox stopped later keeps what it
+//! [`Answer`] per line: that its session has loaded, a partial grade after every exercise's checks (so a sandbox stopped later keeps what it
 //! graded), then the grade and the graded notebook. Nothing else writes to its stdout: the cells' process, cargo
 //! and rustc print into pipes of evcxr's. The worker makes itself non-dumpable, so code in the cells cannot read
 //! its memory or open its file descriptors through `/proc` (the grader's answer channel among them).
@@ -41,6 +41,8 @@ pub struct Job {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Answer {
+    /// The session has loaded the prelude: the submission's own time (`--total-timeout`) starts now.
+    Started,
     /// The grades so far (exercises not reached yet say so).
     Partial(Submission),
     /// The grades, and the notebook as graded (outputs and verdicts).
@@ -68,6 +70,7 @@ pub fn serve() -> Result<(), String> {
     crate::session::memory::limit_sessions(job.graded.limits.memory_mib);
     let mut book = Notebook::parse(&job.notebook)?;
     let mut session = Session::start(Options::from_env())?;
+    answer(&Answer::Started);
     let path = Path::new(&job.submission);
     let submission = super::grade(&mut session, &mut book, path, &job.graded, &mut |partial| {
         answer(&Answer::Partial(partial));
