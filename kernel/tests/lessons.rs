@@ -2,6 +2,11 @@
 //! marks and the untouched learner notebook zero, with feedback a learner can act on; the learner's feedback
 //! notebook (every cell as it ran) has no error output, its figures, and a "not done yet" verdict per check. Every
 //! `wrong` answer of a lesson gets ✘ from its exercise's visible check (see [`assert_wrong_answers_rejected`]).
+//!
+//! Each lesson is graded as two submissions: the untouched learner notebook, and the solved notebook with the
+//! lesson's wrong answers run before their model answers (`lessons solved --wrong`). The second holds every cell of
+//! the solved notebook in its order, so its full marks with no failed cell are the model answers' full marks; a
+//! third submission of the solved notebook alone would run the whole lesson again to show nothing more.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -112,24 +117,27 @@ fn lesson_runs_and_grades(stem: &str, parameters: &[&str], min_figures: usize) {
     assert_lesson_rules(stem);
     let dir = scratch(stem);
     let learner = repo().join("notebooks").join(format!("{stem}.ipynb"));
-    let solved_dir = dir.join("solved");
-    let built = candlelit(&dir, &["lessons", "solved", &solved_dir.display().to_string()]);
-    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
     std::fs::copy(&learner, dir.join("learner.ipynb")).expect("copy the learner notebook");
-    let (solved, lesson) = (
-        solved_dir.join(format!("{stem}.ipynb")).display().to_string(),
-        repo().join("lessons").join(format!("{stem}.md")).display().to_string(),
-    );
+    let lesson = repo().join("lessons").join(format!("{stem}.md")).display().to_string();
     let wrong_dir = dir.join("wrong");
     let built = candlelit(&dir, &["lessons", "solved", "--wrong", &wrong_dir.display().to_string()]);
     assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
     let wrong = wrong_dir.join(format!("{stem}--wrong.ipynb"));
-    let wrong = wrong.is_file().then(|| wrong.display().to_string());
-    let mut args =
-        vec!["grade", &solved, "learner.ipynb", "--lesson", &lesson, "--json", "report.json", "--feedback", "feedback"];
-    // All of a lesson's wrong answers are in one more submission, which runs the lesson once more.
-    args.extend(wrong.as_deref());
-    args.extend(["--total-timeout", "3600"]);
+    assert!(wrong.is_file(), "{stem}: every lesson has wrong answers, each a requirement its check enforces");
+    let wrong = wrong.display().to_string();
+    let mut args = vec![
+        "grade",
+        &wrong,
+        "learner.ipynb",
+        "--lesson",
+        &lesson,
+        "--json",
+        "report.json",
+        "--feedback",
+        "feedback",
+        "--total-timeout",
+        "3600",
+    ];
     for p in parameters {
         args.extend(["-p", p]);
     }
@@ -141,19 +149,10 @@ fn lesson_runs_and_grades(stem: &str, parameters: &[&str], min_figures: usize) {
     let report = read_json(&dir.join("report.json"));
     let max = report["max_points"].as_u64().expect("max_points");
     let submissions = report["submissions"].as_array().expect("submissions");
-    let [model, untouched, rest @ ..] = submissions.as_slice() else {
+    let [model, untouched] = submissions.as_slice() else {
         panic!("{stem}: two submissions graded: {report}");
     };
-    assert_eq!(rest.len(), usize::from(wrong.is_some()), "{stem}: {report}");
-    if let [wrong] = rest {
-        assert_wrong_answers_rejected(
-            stem,
-            wrong,
-            &read_json(&dir.join(format!("feedback/wrong/{stem}--wrong.ipynb"))),
-        );
-    }
-    assert_eq!(model["points"].as_u64(), Some(max), "{stem}: the model answers should earn full marks: {model:#}");
-    assert_eq!(model["problems"], serde_json::json!([]), "{stem}: {model:#}");
+    assert_wrong_answers_rejected(stem, model, &read_json(&dir.join(format!("feedback/wrong/{stem}--wrong.ipynb"))));
     assert_eq!(untouched["points"].as_u64(), Some(0), "{stem}: {untouched:#}");
     assert_eq!(
         untouched["problems"],

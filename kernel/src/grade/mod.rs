@@ -320,10 +320,9 @@ pub fn run(args: &Args) -> Result<(), String> {
 fn warm_batch<'a>(graded: &'a Graded, isolation: &'a Isolation) -> Result<supervisor::Batch<'a>, String> {
     let options = Options::from_env();
     eprintln!("candlelit grade: loading the prelude once (the compile cache every submission starts from)");
-    let warm = Session::start(options.clone())?;
     // Held for the whole batch: a kernel or another grader compiling in this folder while a sandbox copies it
     // would make the copy fail or, worse, copy half-written files.
-    let warm_slot = warm.into_compile_folder();
+    let warm_slot = Session::warm_compile_folder(options.clone())?;
     let exe = std::env::current_exe().map_err(|e| format!("cannot find the candlelit binary: {e}"))?;
     let scratch = std::env::temp_dir().join(format!("candlelit-grade-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).map_err(|e| format!("cannot create {}: {e}", scratch.display()))?;

@@ -15,13 +15,22 @@ pub(super) enum Request {
 
 pub(super) type Ready = Result<(Receiver<String>, Receiver<String>, Arc<Mutex<std::process::Child>>), String>;
 
+/// What makes cargo compile a workspace's own crates through another program (and that program's arguments).
+const WRAPPER_VARS: [&str; 2] = ["RUSTC_WORKSPACE_WRAPPER", "CLIPPY_ARGS"];
+
 /// Owns the evcxr context (which must stay on one thread) and serves requests.
 pub(super) fn worker(dir: PathBuf, ready: Sender<Ready>, inbox: Receiver<Request>) {
     // SAFETY: std serialises its own environment reads and writes; no foreign code reads the environment on
     // another thread at this point (the session is started before any cell runs). evcxr reads EVCXR_TMPDIR when
     // the context is created, and the child inherits RUST_LIB_BACKTRACE (no backtrace capture in Candle errors).
+    // The compile folders are shared by every kernel, REPL and grader, so cargo must build cells the same way
+    // whatever shell started this one: a workspace wrapper meant for the user's own project (`clippy-driver`, as
+    // `scripts/test` sets for its build) would lint the learner's cells and make cargo rebuild the prelude library.
     let library_path = rust_library_path();
     unsafe {
+        for var in WRAPPER_VARS {
+            std::env::remove_var(var);
+        }
         std::env::set_var("EVCXR_TMPDIR", &dir);
         std::env::set_var("RUST_LIB_BACKTRACE", "0");
         if let Some(path) = library_path {

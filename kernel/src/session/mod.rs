@@ -72,6 +72,15 @@ fn answer_input(
     }
 }
 
+/// Adds what went wrong in a set-up cell (its error, or what it wrote to stderr) to `problems`.
+fn collect_problem(problems: &mut String, out: Output) {
+    match out {
+        Output::Error(e) => problems.push_str(&e.to_text()),
+        Output::Stderr(text) => problems.push_str(&text),
+        _ => {}
+    }
+}
+
 /// The line that sets up a (re)started evaluation process: interrupt flag and panic reporting (see
 /// `candlelit::cell::install`).
 const INSTALL_HOOKS: &str = "candlelit::cell::install()?;";
@@ -100,6 +109,31 @@ impl Session {
     /// # Errors
     /// A learner-readable message when evcxr cannot start or the prelude does not load.
     pub fn start(options: Options) -> Result<Session, String> {
+        let mut session = Session::open(options)?;
+        session.load_prelude()?;
+        Ok(session)
+    }
+
+    /// Compiles the prelude into a compile folder from the cache, as [`Session::start`] does, and hands that folder
+    /// over locked (see [`Session::into_compile_folder`]) without what only a session that runs cells needs: the
+    /// hooks cell, and the rust-analyzer index it makes evcxr build (about 12 s of CPU here). The grader calls this
+    /// once per batch to warm the cache its sandboxes copy.
+    ///
+    /// # Errors
+    /// As [`Session::start`].
+    pub fn warm_compile_folder(options: Options) -> Result<Slot, String> {
+        let mut session = Session::open(options)?;
+        let init = session.options.init_cell(&session.wrapper);
+        let mut problems = String::new();
+        if session.run(&init, None, &mut |out| collect_problem(&mut problems, out)) {
+            Ok(session.into_compile_folder())
+        } else {
+            Err(session.prelude_problem(&problems))
+        }
+    }
+
+    /// Starts evcxr in a compile folder from the cache, with nothing loaded yet.
+    fn open(options: Options) -> Result<Session, String> {
         let root = options.slot_root();
         let slot = slot::acquire(&options.cache, &root, &options.prelude.join("Cargo.lock"))
             .map_err(|e| format!("candlelit could not use its compile cache at {}: {e}", root.display()))?;
@@ -125,7 +159,7 @@ impl Session {
             interrupts: AtomicU64::new(0),
             grace: options.interrupt_grace,
         });
-        let mut session = Session {
+        Ok(Session {
             requests,
             stdout,
             stderr,
@@ -136,9 +170,7 @@ impl Session {
             wrapper,
             input: input::headless(),
             _slot: slot,
-        };
-        session.load_prelude()?;
-        Ok(session)
+        })
     }
 
     /// Forgets every variable, function and `use` of earlier cells and loads the prelude again (the REPL's
@@ -162,11 +194,7 @@ impl Session {
     fn load_prelude(&mut self) -> Result<(), String> {
         let init = self.options.init_cell(&self.wrapper);
         let mut problems = String::new();
-        let ok = self.run(&init, None, &mut |out| match out {
-            Output::Error(e) => problems.push_str(&e.to_text()),
-            Output::Stderr(text) => problems.push_str(&text),
-            _ => {}
-        });
+        let ok = self.run(&init, None, &mut |out| collect_problem(&mut problems, out));
         // Hooks go in a cell of their own: `install` must run in the child after every (re)start. The variable
         // makes evcxr's rust-analyzer index Candle now (about 10 s here) rather than in the learner's first cell,
         // and the `?` switches on evcxr's `?` support now rather than by a failed compile of a learner's cell.
@@ -180,11 +208,15 @@ impl Session {
         {
             return Ok(());
         }
-        Err(format!(
+        Err(self.prelude_problem(&problems))
+    }
+
+    fn prelude_problem(&self, problems: &str) -> String {
+        format!(
             "candlelit could not load its prelude from {}.\n{problems}\n\
              Check that `cargo build` works in that folder, then restart the kernel.",
             self.options.prelude.display()
-        ))
+        )
     }
 
     /// Makes `dir` the folder the cells run in, so `File::open("data.csv")` finds files next to the notebook. Used
