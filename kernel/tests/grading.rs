@@ -34,6 +34,14 @@ fn dirs_cache() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache"))
 }
 
+/// The file the `escape` submission tries to write into the compile cache.
+const PLANTED: &str = "planted-by-a-submission";
+
+/// The compile cache the grader uses (and copies into each sandbox).
+fn grader_cache() -> PathBuf {
+    std::env::var_os("CANDLELIT_CACHE").map(PathBuf::from).unwrap_or_else(|| dirs_cache().join("candlelit"))
+}
+
 fn candlelit(dir: &Path, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_candlelit")).args(args).current_dir(dir).output().expect("candlelit runs")
 }
@@ -76,6 +84,8 @@ const MEAN: &str = "fn mean_of(t: &Tensor) -> Result<f32> {\n    t.mean_all()?.t
 
 #[test]
 fn every_submission_gets_the_points_it_deserves_and_none_stops_the_batch() {
+    // Left by a run of this test that stopped before it cleaned up (see the unsandboxed run at the end).
+    let _ = std::fs::remove_file(grader_cache().join(PLANTED));
     let dir = std::env::temp_dir().join(format!("candlelit-grading-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("scratch folder");
@@ -102,10 +112,11 @@ fn every_submission_gets_the_points_it_deserves_and_none_stops_the_batch() {
          for _ in 0..20 {{ if std::process::Command::new(\"sleep\").arg(\"37\").spawn().is_ok() {{ children += 1; }} }}\n\
          let online = std::net::TcpStream::connect({addr:?}).is_ok();\n\
          let cache = std::path::PathBuf::from(std::env::var(\"CANDLELIT_CACHE\").unwrap_or_default());\n\
-         let cache_planted = std::fs::write(cache.join(\"planted-by-a-submission\"), \"x\").is_ok();\n\
+         let cache_planted = std::fs::write(cache.join({planted_name:?}), \"x\").is_ok();\n\
          println!(\"lesson {{lesson_readable}} {{lesson_changed}} planted {{planted}} {{cache_planted}} late {{late}} {{children}} online {{online}}\");",
         lesson = lesson_copy.display().to_string(),
         planted = planted.display().to_string(),
+        planted_name = PLANTED,
         late_cmd = format!("sleep 4; echo late > {}", late.display()),
         addr = listener.local_addr().expect("address").to_string(),
     );
@@ -408,12 +419,7 @@ fn every_submission_gets_the_points_it_deserves_and_none_stops_the_batch() {
         // outside scratch, its own copy of the cache, children it could start, no network.
         let seen = std::fs::read_to_string(dir.join("feedback/escape.ipynb")).expect("feedback");
         assert!(seen.contains("lesson false false planted false true late true 20 online false"), "{seen}");
-        let cache =
-            std::env::var_os("CANDLELIT_CACHE").map(PathBuf::from).unwrap_or_else(|| dirs_cache().join("candlelit"));
-        assert!(
-            !cache.join("planted-by-a-submission").exists(),
-            "the submission wrote into the grader's compile cache"
-        );
+        assert!(!grader_cache().join(PLANTED).exists(), "the submission wrote into the grader's compile cache");
         assert_eq!(std::fs::read_to_string(&lesson_copy).expect("lesson"), lesson_before, "the lesson was rewritten");
         assert!(
             matches!(listener.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
@@ -473,6 +479,9 @@ fn every_submission_gets_the_points_it_deserves_and_none_stops_the_batch() {
     let stderr = String::from_utf8_lossy(&fallback.stderr);
     assert!(fallback.status.success(), "{stderr}");
     assert!(stderr.contains("submissions are NOT isolated"), "{stderr}");
+    // Unsandboxed, its write into "the compile cache" lands in the real one (what the grader warns of): take it
+    // away, so that the sandbox check above starts clean in the next run.
+    let _ = std::fs::remove_file(grader_cache().join(PLANTED));
     let report: Value =
         serde_json::from_slice(&std::fs::read(dir.join("fallback.json")).expect("report")).expect("report json");
     assert_eq!(report["submissions"][0]["points"], 5, "{report}");
