@@ -123,13 +123,8 @@ impl Session {
     /// As [`Session::start`].
     pub fn warm_compile_folder(options: Options) -> Result<Slot, String> {
         let mut session = Session::open(options)?;
-        let init = session.options.init_cell(&session.wrapper);
-        let mut problems = String::new();
-        if session.run(&init, None, &mut |out| collect_problem(&mut problems, out)) {
-            Ok(session.into_compile_folder())
-        } else {
-            Err(session.prelude_problem(&problems))
-        }
+        session.load_init()?;
+        Ok(session.into_compile_folder())
     }
 
     /// Starts evcxr in a compile folder from the cache, with nothing loaded yet.
@@ -191,24 +186,30 @@ impl Session {
         self.load_prelude()
     }
 
-    fn load_prelude(&mut self) -> Result<(), String> {
+    /// Runs the cell that compiles the prelude library and brings it into scope.
+    fn load_init(&mut self) -> Result<(), String> {
         let init = self.options.init_cell(&self.wrapper);
         let mut problems = String::new();
-        let ok = self.run(&init, None, &mut |out| collect_problem(&mut problems, out));
+        if self.run(&init, None, &mut |out| collect_problem(&mut problems, out)) {
+            Ok(())
+        } else {
+            Err(self.prelude_problem(&problems))
+        }
+    }
+
+    fn load_prelude(&mut self) -> Result<(), String> {
+        self.load_init()?;
+        let mut problems = String::new();
         // Hooks go in a cell of their own: `install` must run in the child after every (re)start. The variable
         // makes evcxr's rust-analyzer index Candle now (about 10 s here) rather than in the learner's first cell,
         // and the `?` switches on evcxr's `?` support now rather than by a failed compile of a learner's cell.
         let hooks = format!("{INSTALL_HOOKS}\nlet _candlelit_ready = true;");
-        if ok
-            && self.run(&hooks, None, &mut |out| {
-                if let Output::Error(e) = out {
-                    problems.push_str(&e.to_text());
-                }
-            })
-        {
-            return Ok(());
-        }
-        Err(self.prelude_problem(&problems))
+        let loaded = self.run(&hooks, None, &mut |out| {
+            if let Output::Error(e) = out {
+                problems.push_str(&e.to_text());
+            }
+        });
+        if loaded { Ok(()) } else { Err(self.prelude_problem(&problems)) }
     }
 
     fn prelude_problem(&self, problems: &str) -> String {
