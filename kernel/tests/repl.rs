@@ -161,10 +161,29 @@ fn script(dir: &Path, text: &str) -> std::process::Output {
 #[test]
 fn a_script_on_standard_input_runs_entry_by_entry_and_stops_at_the_first_error() {
     let dir = scratch("script");
+    // Two crates of the learner's own: `outer`, loaded with `:dep`, re-exports `inner`. evcxr's rust-analyzer
+    // indexes only what a cell can name (vendor/evcxr/PATCHED.md), and that includes both: a variable of a type
+    // from each is typed and kept for the next entry.
+    for (name, lib, deps) in [
+        ("inner", "pub struct Depth(pub u32);\npub fn deep() -> Depth { Depth(7) }\n", ""),
+        (
+            "outer",
+            "pub use inner;\npub struct Meters(pub f64);\npub fn meters() -> Meters { Meters(2.5) }\n",
+            "inner = { path = \"../inner\" }",
+        ),
+    ] {
+        std::fs::create_dir_all(dir.join(name).join("src")).expect("crate folder");
+        let manifest =
+            format!("[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[dependencies]\n{deps}\n");
+        std::fs::write(dir.join(name).join("Cargo.toml"), manifest).expect("manifest");
+        std::fs::write(dir.join(name).join("src/lib.rs"), lib).expect("library");
+    }
     let good = script(
         &dir,
         "let x = randn((3, 4), &Device::Cpu)?;\nfn rows(t: &Tensor) -> usize {\n    t.dims()[0]\n}\n\
          println!(\"rows {}\", rows(&x));\nx.dims()\n\
+         :dep outer = { path = \"outer\" }\nlet m = outer::meters();\nlet d = outer::inner::deep();\n\
+         println!(\"own crates {} {}\", m.0, d.0);\n\
          let data = image_splits(\"fashion-mnist\")?;\n\
          let loader = DataLoader::new(data.test.clone().with_transform(ToTensor)).batch_size(500).num_workers(2);\n\
          let mut seen = 0usize;\nfor batch in &loader { let (x, y) = batch?; seen += y.dim(0)?; }\n\
@@ -177,6 +196,7 @@ fn a_script_on_standard_input_runs_entry_by_entry_and_stops_at_the_first_error()
     let stdout = String::from_utf8_lossy(&good.stdout);
     assert!(good.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&good.stderr));
     assert!(stdout.contains("rows 3") && stdout.contains("[3, 4]"), "{stdout}");
+    assert!(stdout.contains("own crates 2.5 7"), "{stdout}");
     // The prelude's data in a session: a loader kept in a variable, worker threads, data from the mirror.
     assert!(stdout.contains("seen 10000 of 10000"), "{stdout}");
     assert!(!stdout.lines().any(|l| l.trim() == "()"), "a loop ending an entry shows nothing: {stdout}");
