@@ -18,6 +18,16 @@ pub(super) type Ready = Result<(Receiver<String>, Receiver<String>, Arc<Mutex<st
 /// What makes cargo compile a workspace's own crates through another program (and that program's arguments).
 const WRAPPER_VARS: [&str; 2] = ["RUSTC_WORKSPACE_WRAPPER", "CLIPPY_ARGS"];
 
+/// Whether `name` is one of the variables cargo sets for a process it runs (`cargo run`, `cargo test`): a package's
+/// name, version and folder. Build scripts of the prelude's dependencies (ring's, through `cargo:rerun-if-env-changed`)
+/// watch some of them, so a session started under `cargo test` and one started from a shell would rebuild ring,
+/// rustls, ureq and the prelude each time the other had run (about 50 s of CPU here).
+fn set_by_cargo_for_a_package(name: &str) -> bool {
+    ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_BIN_"].iter().any(|prefix| name.starts_with(prefix))
+        || ["CARGO_CRATE_NAME", "CARGO_PRIMARY_PACKAGE", "CARGO_TARGET_TMPDIR", "CARGO_RUSTC_CURRENT_DIR", "OUT_DIR"]
+            .contains(&name)
+}
+
 /// Owns the evcxr context (which must stay on one thread) and serves requests.
 pub(super) fn worker(dir: PathBuf, ready: Sender<Ready>, inbox: Receiver<Request>) {
     // SAFETY: std serialises its own environment reads and writes; no foreign code reads the environment on
@@ -25,10 +35,15 @@ pub(super) fn worker(dir: PathBuf, ready: Sender<Ready>, inbox: Receiver<Request
     // the context is created, and the child inherits RUST_LIB_BACKTRACE (no backtrace capture in Candle errors).
     // The compile folders are shared by every kernel, REPL and grader, so cargo must build cells the same way
     // whatever shell started this one: a workspace wrapper meant for the user's own project (`clippy-driver`, as
-    // `scripts/test` sets for its build) would lint the learner's cells and make cargo rebuild the prelude library.
+    // `scripts/test` sets for its build) would lint the learner's cells and make cargo rebuild the prelude library,
+    // and the package variables of a `cargo test` would make it rebuild part of the dependencies.
     let library_path = rust_library_path();
+    let from_cargo: Vec<std::ffi::OsString> = std::env::vars_os()
+        .map(|(name, _)| name)
+        .filter(|name| name.to_str().is_some_and(set_by_cargo_for_a_package))
+        .collect();
     unsafe {
-        for var in WRAPPER_VARS {
+        for var in WRAPPER_VARS.iter().map(std::ffi::OsStr::new).chain(from_cargo.iter().map(|v| v.as_os_str())) {
             std::env::remove_var(var);
         }
         std::env::set_var("EVCXR_TMPDIR", &dir);
@@ -61,6 +76,24 @@ pub(super) fn worker(dir: PathBuf, ready: Sender<Ready>, inbox: Receiver<Request
             Request::Hover(code, at, reply) => {
                 let _ = reply.send(context.hover_at(&code, at).ok().map(|(text, _)| text));
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::set_by_cargo_for_a_package;
+
+    #[test]
+    fn the_package_variables_of_cargo_test_are_dropped_and_the_toolchain_ones_kept() {
+        for name in
+            ["CARGO_MANIFEST_DIR", "CARGO_PKG_NAME", "CARGO_PKG_VERSION_MAJOR", "CARGO_BIN_EXE_candlelit", "OUT_DIR"]
+        {
+            assert!(set_by_cargo_for_a_package(name), "{name}");
+        }
+        // Where cargo and its registry are, and which toolchain: the cells' builds need these as the user set them.
+        for name in ["CARGO_HOME", "CARGO", "CARGO_TARGET_DIR", "RUSTUP_TOOLCHAIN", "PATH"] {
+            assert!(!set_by_cargo_for_a_package(name), "{name}");
         }
     }
 }
