@@ -211,6 +211,7 @@ fn a_lesson_runs_in_jupyterlab_in_a_real_browser() {
         .arg(repo().join("tests/jupyter/browser_lab.py"))
         .args([running.base.as_str(), running.token.as_str(), lesson])
         .arg(&shots)
+        .arg((lesson_cells + appended.len()).to_string())
         .output()
         .expect("the browser script runs");
     let seen = String::from_utf8_lossy(&out.stdout).into_owned();

@@ -1,6 +1,6 @@
 """A learner's session in JupyterLab, in Debian's Chromium driven by Selenium.
 
-    browser_lab.py BASE_URL TOKEN NOTEBOOK SCREENSHOT_DIR
+    browser_lab.py BASE_URL TOKEN NOTEBOOK SCREENSHOT_DIR CODE_CELLS
 
 Opens NOTEBOOK (a lesson with five cells appended by the test: a live figure, a tensor, a passing check, an
 endless loop and a cell that reads an earlier variable) as a learner would, runs every cell from the Run menu, and
@@ -21,6 +21,9 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 BASE, TOKEN, NOTEBOOK, SHOTS = sys.argv[1:5]
+# How many code cells the notebook has. JupyterLab adds cells to the page a few at a time while it is idle (its
+# windowed notebook), so on a busy machine the first output can come before the last cells are there.
+CODE_CELLS = int(sys.argv[5])
 # The cells the test appended, counted from the end of the notebook.
 APPENDED = 5
 # Generous: cells compile on a 2-core machine that runs other tests at the same time.
@@ -129,7 +132,8 @@ def main():
         wait_for("the first output", CELL_WAIT,
                  lambda: any(outputs(c) for c in code_cells(page)))
         seen["open_to_first_output_s"] = round(time.time() - opened, 1)
-        cells = code_cells(page)
+        cells = wait_for(f"all {CODE_CELLS} code cells on the page", CELL_WAIT,
+                         lambda: len(code_cells(page)) == CODE_CELLS and code_cells(page))
         lesson, (live, tensor, passing, endless, after) = cells[:-APPENDED], cells[-APPENDED:]
         wait_for("every lesson cell and the live figure to run", 30 * CELL_WAIT,
                  lambda: all(ran(c) for c in lesson + [live, tensor, passing]))
