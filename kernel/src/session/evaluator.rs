@@ -38,12 +38,12 @@ pub(super) fn worker(dir: PathBuf, ready: Sender<Ready>, inbox: Receiver<Request
     // `scripts/test` sets for its build) would lint the learner's cells and make cargo rebuild the prelude library,
     // and the package variables of a `cargo test` would make it rebuild part of the dependencies.
     let library_path = rust_library_path();
-    let from_cargo: Vec<std::ffi::OsString> = std::env::vars_os()
+    let dropped: Vec<std::ffi::OsString> = std::env::vars_os()
         .map(|(name, _)| name)
-        .filter(|name| name.to_str().is_some_and(set_by_cargo_for_a_package))
+        .filter(|name| name.to_str().is_some_and(|n| WRAPPER_VARS.contains(&n) || set_by_cargo_for_a_package(n)))
         .collect();
     unsafe {
-        for var in WRAPPER_VARS.iter().map(std::ffi::OsStr::new).chain(from_cargo.iter().map(|v| v.as_os_str())) {
+        for var in &dropped {
             std::env::remove_var(var);
         }
         std::env::set_var("EVCXR_TMPDIR", &dir);
