@@ -184,6 +184,8 @@ fn a_script_on_standard_input_runs_entry_by_entry_and_stops_at_the_first_error()
          println!(\"rows {}\", rows(&x));\nx.dims()\n\
          :dep outer = { path = \"outer\" }\nlet m = outer::meters();\nlet d = outer::inner::deep();\n\
          println!(\"own crates {} {}\", m.0, d.0);\n\
+         std::fs::write(\"outer/src/lib.rs\", \"pub use inner;\\npub struct Meters(pub f64);\\npub fn meters() -> Meters { Meters(4.5) }\\n\")?;\n\
+         println!(\"edited crate {}\", outer::meters().0);\n\
          let data = image_splits(\"fashion-mnist\")?;\n\
          let loader = DataLoader::new(data.test.clone().with_transform(ToTensor)).batch_size(500).num_workers(2);\n\
          let mut seen = 0usize;\nfor batch in &loader { let (x, y) = batch?; seen += y.dim(0)?; }\n\
@@ -197,6 +199,9 @@ fn a_script_on_standard_input_runs_entry_by_entry_and_stops_at_the_first_error()
     assert!(good.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&good.stderr));
     assert!(stdout.contains("rows 3") && stdout.contains("[3, 4]"), "{stdout}");
     assert!(stdout.contains("own crates 2.5 7"), "{stdout}");
+    // A cell compiles without cargo while nothing but the cell changed (vendor/evcxr/PATCHED.md); a crate of the
+    // learner's own that a cell edits is not that: its next use sees the edit.
+    assert!(stdout.contains("edited crate 4.5"), "{stdout}");
     // The prelude's data in a session: a loader kept in a variable, worker threads, data from the mirror.
     assert!(stdout.contains("seen 10000 of 10000"), "{stdout}");
     assert!(!stdout.lines().any(|l| l.trim() == "()"), "a loop ending an entry shows nothing: {stdout}");

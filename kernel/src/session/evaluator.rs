@@ -47,6 +47,9 @@ pub(super) fn worker(dir: PathBuf, ready: Sender<Ready>, inbox: Receiver<Request
             std::env::remove_var(var);
         }
         std::env::set_var("EVCXR_TMPDIR", &dir);
+        // The prelude's wrapper crate stays as it is for the whole session, so cells may be compiled by rustc
+        // without cargo while it is the only path dependency (vendor/evcxr/PATCHED.md).
+        std::env::set_var("EVCXR_FIXED_PATH_DEPS", super::shared_prelude::DEP_NAME);
         std::env::set_var("RUST_LIB_BACKTRACE", "0");
         if let Some(path) = library_path {
             std::env::set_var("LD_LIBRARY_PATH", path);

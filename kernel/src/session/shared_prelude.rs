@@ -32,9 +32,12 @@ pub fn write(root: &Path, prelude: &Path, features: &[String]) -> io::Result<Pat
     Ok(dir)
 }
 
+/// The name cells know the wrapper by (the dependency's name in the cells' manifest).
+pub const DEP_NAME: &str = "candlelit";
+
 /// The `:dep` line that makes the wrapper the cells' `candlelit`.
 pub fn dep_line(dir: &Path) -> String {
-    format!(":dep candlelit = {{ package = \"{PACKAGE}\", path = {:?} }}", dir.display().to_string())
+    format!(":dep {DEP_NAME} = {{ package = \"{PACKAGE}\", path = {:?} }}", dir.display().to_string())
 }
 
 fn write_if_changed(path: &Path, text: &str) -> io::Result<()> {

@@ -27,6 +27,7 @@ use std::process::Command;
 
 mod artifacts;
 pub(crate) mod cache;
+mod direct_rustc;
 
 pub(crate) const CORE_EXTERN_ENV: &str = "EVCXR_CORE_EXTERN";
 pub(crate) const CACHE_ENABLED_ENV: &str = "EVCXR_CACHE_ENABLED";
@@ -123,6 +124,8 @@ fn rename_or_copy_so_file(src: &Path, dest: &Path) -> Result<(), Error> {
 pub(crate) struct Module {
     build_num: i32,
     last_allow_static: Option<bool>,
+    /// The rustc command of the last build, to compile the next cell without cargo (a candlelit patch).
+    direct: direct_rustc::DirectRustc,
 }
 
 const CRATE_NAME: &str = "ctx";
@@ -132,6 +135,7 @@ impl Module {
         Ok(Module {
             build_num: 0,
             last_allow_static: None,
+            direct: direct_rustc::DirectRustc::default(),
         })
     }
 
@@ -179,6 +183,7 @@ impl Module {
         if self.last_allow_static == Some(!config.allow_static_linking) {
             // If allow_static_linking has changed, then we need to rebuild everything.
             config.cargo_command("clean").output()?;
+            self.direct.forget();
         }
         self.last_allow_static = Some(config.allow_static_linking);
         let mut command = config.cargo_command("build");
@@ -190,26 +195,56 @@ impl Module {
 
         let next_build_num = self.build_num + 1;
         let so_path_file = config.crate_dir().join(EXECUTION_SO_PATH_FILE);
-        command.env(EXECUTION_SO_PATH_ENV, &so_path_file);
 
-        match fs::remove_file(&so_path_file) {
-            Ok(()) => {}
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-            Err(error) => return Err(error.into()),
-        }
-
-        let cargo_output = run_cargo(command, code_block)?;
-        if config.time_passes {
-            let output = String::from_utf8_lossy(&cargo_output.stderr);
-            eprintln!("{output}");
-        }
-
-        let so_file = match fs::read_to_string(&so_path_file) {
-            Ok(path) => PathBuf::from(path),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                compiled_so_path(&cargo_output.stdout)?
+        let plan = if config.cache_bytes() > 0 || config.time_passes {
+            direct_rustc::Plan::Cargo
+        } else {
+            let manifest = fs::read_to_string(config.crate_dir().join("Cargo.toml"))?;
+            let cargo_config =
+                fs::read_to_string(config.crate_dir().join(".cargo").join("config.toml")).unwrap_or_default();
+            self.direct.plan(&manifest, &format!("{cargo_config}\n{command:?}"))
+        };
+        let mut so_file = None;
+        let mut record = None;
+        match plan {
+            direct_rustc::Plan::Direct(rustc, so) => match run_rustc_directly(rustc, code_block)? {
+                true => so_file = Some(so),
+                false => self.direct.turn_off(),
+            },
+            direct_rustc::Plan::CargoAndRecord(key) => {
+                command.arg("-v");
+                record = Some(key);
             }
-            Err(error) => return Err(error.into()),
+            direct_rustc::Plan::Cargo => {}
+        }
+        let so_file = match so_file {
+            Some(so_file) => so_file,
+            None => {
+                command.env(EXECUTION_SO_PATH_ENV, &so_path_file);
+                match fs::remove_file(&so_path_file) {
+                    Ok(()) => {}
+                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(error) => return Err(error.into()),
+                }
+
+                let envs = command_envs(&command);
+                let cargo_output = run_cargo(command, code_block)?;
+                if config.time_passes {
+                    let output = String::from_utf8_lossy(&cargo_output.stderr);
+                    eprintln!("{output}");
+                }
+                if let Some(key) = record {
+                    self.direct.keep(key, &cargo_output.stderr, config.crate_dir(), envs);
+                }
+
+                match fs::read_to_string(&so_path_file) {
+                    Ok(path) => PathBuf::from(path),
+                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                        compiled_so_path(&cargo_output.stdout)?
+                    }
+                    Err(error) => return Err(error.into()),
+                }
+            }
         };
 
         let copied_so_file = so_file.with_file_name(shared_object_name_from_crate_name(&format!(
@@ -337,7 +372,7 @@ pub(crate) fn wrap_rustc_helper() -> Result<i32> {
 }
 
 fn report_execution_so(command: &Command) -> Result<()> {
-    let Some(source) = execution_so_source(command) else {
+    let Some(source) = execution_so_source(command.get_args()) else {
         return Ok(());
     };
 
@@ -385,8 +420,7 @@ fn compiled_so_path(cargo_stdout: &[u8]) -> Result<PathBuf, Error> {
     );
 }
 
-fn execution_so_source(command: &Command) -> Option<PathBuf> {
-    let mut args = command.get_args();
+fn execution_so_source<'a>(mut args: impl Iterator<Item = &'a std::ffi::OsStr>) -> Option<PathBuf> {
     let mut is_ctx = false;
     let mut out_dir = None;
     while let Some(arg) = args.next() {
@@ -575,6 +609,28 @@ fn run_cargo(
             bail!(Error::CompilationErrors(errors));
         }
     }
+}
+
+/// The variables set on `command` (cargo passes them on to rustc).
+fn command_envs(command: &Command) -> Vec<(OsString, OsString)> {
+    command.get_envs().filter_map(|(name, value)| Some((name.to_owned(), value?.to_owned()))).collect()
+}
+
+/// Compiles a cell with the rustc command cargo ran for the last one (see `direct_rustc`). `Ok(true)`: built;
+/// `Ok(false)`: it failed for a reason other than the cell's code (cargo should build it instead); the cell's
+/// compilation errors, as cargo's build would give them.
+fn run_rustc_directly(mut rustc: Command, code_block: &CodeBlock) -> Result<bool, Error> {
+    let Ok(output) = rustc.stdin(std::process::Stdio::null()).output() else {
+        return Ok(false);
+    };
+    if output.status.success() {
+        return Ok(true);
+    }
+    let (errors, _) = errors_from_cargo_output(&output, code_block);
+    if errors.is_empty() {
+        return Ok(false);
+    }
+    bail!(Error::CompilationErrors(errors));
 }
 
 /// Process one line from cargo, either copying it to stderr or ignoring.
