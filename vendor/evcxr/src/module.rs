@@ -196,7 +196,7 @@ impl Module {
         let next_build_num = self.build_num + 1;
         let so_path_file = config.crate_dir().join(EXECUTION_SO_PATH_FILE);
 
-        let plan = if config.cache_bytes() > 0 || config.time_passes {
+        let plan = if config.cache_bytes() > 0 || !config.allow_static_linking || config.time_passes {
             direct_rustc::Plan::Cargo
         } else {
             let manifest = fs::read_to_string(config.crate_dir().join("Cargo.toml"))?;
