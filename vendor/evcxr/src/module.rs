@@ -194,8 +194,6 @@ impl Module {
         self.write_code(code_block, config)?;
 
         let next_build_num = self.build_num + 1;
-        let so_path_file = config.crate_dir().join(EXECUTION_SO_PATH_FILE);
-
         let plan = if config.cache_bytes() > 0 || !config.allow_static_linking || config.time_passes {
             direct_rustc::Plan::Cargo
         } else {
@@ -204,47 +202,20 @@ impl Module {
                 fs::read_to_string(config.crate_dir().join(".cargo").join("config.toml")).unwrap_or_default();
             self.direct.plan(&manifest, &format!("{cargo_config}\n{command:?}"))
         };
-        let mut so_file = None;
-        let mut record = None;
-        match plan {
-            direct_rustc::Plan::Direct(rustc, so) => match run_rustc_directly(rustc, code_block)? {
-                true => so_file = Some(so),
-                false => self.direct.turn_off(),
-            },
+        let so_file = match plan {
+            direct_rustc::Plan::Direct(rustc, so_file) => {
+                if run_rustc_directly(rustc, code_block)? {
+                    so_file
+                } else {
+                    self.direct.turn_off();
+                    self.build_with_cargo(command, None, code_block, config)?
+                }
+            }
             direct_rustc::Plan::CargoAndRecord(key) => {
                 command.arg("-v");
-                record = Some(key);
+                self.build_with_cargo(command, Some(key), code_block, config)?
             }
-            direct_rustc::Plan::Cargo => {}
-        }
-        let so_file = match so_file {
-            Some(so_file) => so_file,
-            None => {
-                command.env(EXECUTION_SO_PATH_ENV, &so_path_file);
-                match fs::remove_file(&so_path_file) {
-                    Ok(()) => {}
-                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(error) => return Err(error.into()),
-                }
-
-                let envs = command_envs(&command);
-                let cargo_output = run_cargo(command, code_block)?;
-                if config.time_passes {
-                    let output = String::from_utf8_lossy(&cargo_output.stderr);
-                    eprintln!("{output}");
-                }
-                if let Some(key) = record {
-                    self.direct.keep(key, &cargo_output.stderr, config.crate_dir(), envs);
-                }
-
-                match fs::read_to_string(&so_path_file) {
-                    Ok(path) => PathBuf::from(path),
-                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                        compiled_so_path(&cargo_output.stdout)?
-                    }
-                    Err(error) => return Err(error.into()),
-                }
-            }
+            direct_rustc::Plan::Cargo => self.build_with_cargo(command, None, code_block, config)?,
         };
 
         let copied_so_file = so_file.with_file_name(shared_object_name_from_crate_name(&format!(
@@ -261,6 +232,40 @@ impl Module {
         Ok(SoFile {
             path: copied_so_file,
         })
+    }
+
+    /// Builds the cell's crate with `command` (cargo) and returns the shared object it made. With `record` (the key
+    /// of a verbose build), keeps the rustc command cargo ran, for the next cell.
+    fn build_with_cargo(
+        &mut self,
+        mut command: Command,
+        record: Option<String>,
+        code_block: &CodeBlock,
+        config: &Config,
+    ) -> Result<PathBuf, Error> {
+        let so_path_file = config.crate_dir().join(EXECUTION_SO_PATH_FILE);
+        command.env(EXECUTION_SO_PATH_ENV, &so_path_file);
+        match fs::remove_file(&so_path_file) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => return Err(error.into()),
+        }
+
+        let envs = command_envs(&command);
+        let cargo_output = run_cargo(command, code_block)?;
+        if config.time_passes {
+            let output = String::from_utf8_lossy(&cargo_output.stderr);
+            eprintln!("{output}");
+        }
+        if let Some(key) = record {
+            self.direct.keep(key, &cargo_output.stderr, config.crate_dir(), envs);
+        }
+
+        match fs::read_to_string(&so_path_file) {
+            Ok(path) => Ok(PathBuf::from(path)),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => compiled_so_path(&cargo_output.stdout),
+            Err(error) => Err(error.into()),
+        }
     }
 
     fn write_code(&self, code_block: &CodeBlock, config: &Config) -> Result<(), Error> {
@@ -593,21 +598,24 @@ fn run_cargo(
     if cargo_output.status.success() {
         Ok(cargo_output)
     } else {
-        let (errors, non_json_error) = errors_from_cargo_output(&cargo_output, code_block);
-        if errors.is_empty() {
-            if let Some(error) = non_json_error {
-                bail!(Error::Message(error));
-            } else {
-                bail!(Error::Message(format!(
-                    "Compilation failed, but no parsable errors were found. STDERR:\n\
-                     {}\nSTDOUT:{}\n",
-                    String::from_utf8_lossy(&cargo_output.stderr),
-                    String::from_utf8_lossy(&cargo_output.stdout)
-                )));
-            }
-        } else {
-            bail!(Error::CompilationErrors(errors));
-        }
+        Err(failed_build_error(&cargo_output, code_block))
+    }
+}
+
+/// What a failed build (cargo's, or rustc's run directly) tells: the compiler's errors, or what it printed.
+fn failed_build_error(output: &std::process::Output, code_block: &CodeBlock) -> Error {
+    let (errors, non_json_error) = errors_from_cargo_output(output, code_block);
+    if !errors.is_empty() {
+        Error::CompilationErrors(errors)
+    } else if let Some(error) = non_json_error {
+        Error::Message(error)
+    } else {
+        Error::Message(format!(
+            "Compilation failed, but no parsable errors were found. STDERR:\n\
+             {}\nSTDOUT:{}\n",
+            String::from_utf8_lossy(&output.stderr),
+            String::from_utf8_lossy(&output.stdout)
+        ))
     }
 }
 
@@ -617,20 +625,21 @@ fn command_envs(command: &Command) -> Vec<(OsString, OsString)> {
 }
 
 /// Compiles a cell with the rustc command cargo ran for the last one (see `direct_rustc`). `Ok(true)`: built;
-/// `Ok(false)`: it failed for a reason other than the cell's code (cargo should build it instead); the cell's
-/// compilation errors, as cargo's build would give them.
+/// `Ok(false)`: it failed for a reason other than the cell's code (cargo should build it instead). Compiler errors,
+/// and a rustc stopped by a signal (Ctrl-C in a terminal reaches it as it reaches cargo), fail as cargo's build would.
 fn run_rustc_directly(mut rustc: Command, code_block: &CodeBlock) -> Result<bool, Error> {
+    use std::os::unix::process::ExitStatusExt as _;
     let Ok(output) = rustc.stdin(std::process::Stdio::null()).output() else {
         return Ok(false);
     };
     if output.status.success() {
         return Ok(true);
     }
-    let (errors, _) = errors_from_cargo_output(&output, code_block);
-    if errors.is_empty() {
-        return Ok(false);
+    match failed_build_error(&output, code_block) {
+        error @ Error::CompilationErrors(_) => Err(error),
+        error if output.status.signal().is_some() => Err(error),
+        _ => Ok(false),
     }
-    bail!(Error::CompilationErrors(errors));
 }
 
 /// Process one line from cargo, either copying it to stderr or ignoring.

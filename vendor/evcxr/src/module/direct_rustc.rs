@@ -1,9 +1,8 @@
 // A candlelit patch to evcxr 0.22.0 (see PATCHED.md): cells compiled by rustc directly while only the cell changed.
 //
 // Every cell is a new `src/lib.rs` in the same one-crate package. Cargo's part of building it (reading the
-// manifest and the lock file, checking the fingerprints of every dependency, asking rustc what it supports, then
-// starting evcxr's rustc wrapper) gives the same answer each time while the manifest and the cargo command stay the
-// same. So a build through cargo asks it (`-v`) for the rustc command it ran for the cell's crate, and the next cell
+// manifest and the lock file, checking the fingerprints of every dependency, asking rustc what it supports) gives
+// the same answer each time while the manifest and the cargo command stay the same. So a build through cargo asks it (`-v`) for the rustc command it ran for the cell's crate, and the next cell
 // runs that command itself when the manifest and the cargo command are the ones it was taken from. Anything else
 // goes through cargo again, which gives the command anew.
 //
@@ -59,8 +58,7 @@ pub(crate) enum Plan {
 }
 
 impl DirectRustc {
-    /// What to do for a build in `crate_dir` with this manifest, whose cargo config and cargo command make up
-    /// `rest_of_key`.
+    /// What to do for a build with this manifest, whose cargo config and cargo command make up `rest_of_key`.
     pub(crate) fn plan(&mut self, manifest: &str, rest_of_key: &str) -> Plan {
         if self.off || std::env::var_os("EVCXR_DIRECT_RUSTC").is_some_and(|v| v == "0") {
             return Plan::Cargo;
@@ -114,7 +112,7 @@ impl DirectRustc {
 }
 
 impl Recorded {
-    /// The command, ready to run, with the environment cargo gave the wrapper.
+    /// The command, ready to run, with the variables cargo gave rustc.
     fn command(&self) -> Command {
         let mut command = Command::new(&self.program);
         command.args(&self.args).current_dir(&self.cwd).envs(self.env.iter().cloned());
